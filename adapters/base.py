@@ -1,0 +1,127 @@
+"""The one extension point for talking to models.
+
+An adapter turns a ``ModelCall`` into chunks of an answer. It knows nothing of
+policies, levels or tenants: the gateway decides *whether* a target may receive
+a call (``gateway/dispatch.py``) before any adapter sees it.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCall:
+    """One request to one upstream model, already in OpenAI's message shape.
+
+    ``messages`` are OpenAI chat messages as plain dicts. ``params`` holds the
+    sampling and tool parameters the client set (``temperature``, ``top_p``,
+    ``max_tokens``, ``stop``, ``seed``, ``tools``, ``tool_choice``,
+    ``response_format``...), never routing parameters.
+    ``deadline_s`` bounds the whole call, first token to last.
+    """
+
+    messages: list[dict[str, Any]]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    deadline_s: float = 120.0
+    request_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A piece of a streamed answer.
+
+    ``content`` is new text; ``tool_calls`` are OpenAI delta tool calls. The last
+    chunk of a stream carries ``finish_reason`` and, when known, ``usage``.
+    """
+
+    content: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    finish_reason: str | None = None
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    content: str | None
+    finish_reason: str
+    usage: Usage
+    tool_calls: list[dict[str, Any]] | None = None
+
+
+class Adapter(abc.ABC):
+    """Talks to one model.
+
+    Contract of ``stream``: yields ``Chunk`` values as the model produces them
+    and ends after a chunk with ``finish_reason``. It raises only errors from
+    ``gateway.errors`` (``UpstreamError``, ``UpstreamTimeout``, ``Overloaded``);
+    vendor exceptions are translated inside the adapter. Cancelling the
+    iteration (``aclose`` or task cancellation) must stop the upstream work.
+
+    ``complete`` has a default built on ``stream``; adapters whose upstream has
+    a cheaper non-streaming call override it.
+    """
+
+    @abc.abstractmethod
+    def stream(self, call: ModelCall) -> AsyncIterator[Chunk]:
+        """Yield the answer to ``call`` chunk by chunk."""
+
+    async def complete(self, call: ModelCall) -> Completion:
+        parts: list[str] = []
+        tool_calls: dict[int, dict[str, Any]] = {}
+        finish_reason = "stop"
+        usage: Usage | None = None
+        async for chunk in self.stream(call):
+            if chunk.content:
+                parts.append(chunk.content)
+            for delta in chunk.tool_calls or ():
+                merge_tool_call_delta(tool_calls, delta)
+            if chunk.finish_reason:
+                finish_reason = chunk.finish_reason
+            if chunk.usage is not None:
+                usage = chunk.usage
+        return Completion(
+            content="".join(parts) if parts or not tool_calls else None,
+            finish_reason=finish_reason,
+            usage=usage or Usage(),
+            tool_calls=[tool_calls[i] for i in sorted(tool_calls)] or None,
+        )
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Load weights, open pools. Called once before serving."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what ``start`` acquired."""
+
+    async def ready(self) -> bool:
+        """Whether the adapter can take calls now (for ``/readyz``)."""
+        return True
+
+
+def merge_tool_call_delta(acc: dict[int, dict[str, Any]], delta: Mapping[str, Any]) -> None:
+    """Fold one streamed tool-call delta into complete tool calls by index."""
+    index = int(delta.get("index", 0))
+    call = acc.setdefault(
+        index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
+    )
+    if delta.get("id"):
+        call["id"] = delta["id"]
+    function = delta.get("function") or {}
+    if function.get("name"):
+        call["function"]["name"] += function["name"]
+    if function.get("arguments"):
+        call["function"]["arguments"] += function["arguments"]

@@ -1,0 +1,163 @@
+"""The detection engine: Presidio's AnalyzerEngine with our recognizers, and the NER pass.
+
+Detection runs in two passes over a normalized text:
+
+1. the *pattern pass*: every regex/checksum recognizer (ours, the Presidio
+   ones listed in ``PRESIDIO_RECOGNIZERS`` and the policy's), through
+   ``AnalyzerEngine.analyze`` with empty NLP artifacts, so spaCy does not
+   run. It takes well under a millisecond on a short prompt.
+2. the *NER pass*: the spaCy model (NER component only) and
+   ``LatinNerRecognizer`` for PERSON, LOCATION, NRP and DATE_TIME.
+
+Keeping them apart lets the classifier skip NER when the pattern pass has
+already found what decides the request (``decisive_entities``).
+
+``KNOWN_ENTITIES`` lists every entity type the engine can report, without
+loading anything; a test checks it against a built engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+from presidio_analyzer.predefined_recognizers import (
+    AbaRoutingRecognizer,
+    CryptoRecognizer,
+    IpRecognizer,
+    MedicalLicenseRecognizer,
+    NhsRecognizer,
+    UkNinoRecognizer,
+    UrlRecognizer,
+    UsBankRecognizer,
+    UsItinRecognizer,
+    UsLicenseRecognizer,
+    UsPassportRecognizer,
+)
+from spacy.tokens import Doc
+
+from gateway.classify.context import WindowContextEnhancer
+from gateway.classify.nlp import NerNlpEngine
+from gateway.classify.recognizers import OUR_ENTITIES, our_recognizers
+from gateway.classify.recognizers.ner import NER_ENTITIES, LatinNerRecognizer
+
+LANGUAGE = "en"
+
+# Presidio's own recognizers that we keep, as they are. Presidio's
+# CreditCard, Iban, UsSsn, Phone, Email and Date recognizers are replaced
+# by ours (gateway/classify/recognizers).
+PRESIDIO_RECOGNIZERS: tuple[Callable[..., EntityRecognizer], ...] = (
+    AbaRoutingRecognizer,
+    CryptoRecognizer,
+    IpRecognizer,
+    MedicalLicenseRecognizer,
+    NhsRecognizer,
+    UkNinoRecognizer,
+    UrlRecognizer,
+    UsBankRecognizer,
+    UsItinRecognizer,
+    UsLicenseRecognizer,
+    UsPassportRecognizer,
+)
+PRESIDIO_ENTITIES = frozenset(
+    {
+        "ABA_ROUTING_NUMBER", "CRYPTO", "IP_ADDRESS", "MEDICAL_LICENSE", "UK_NHS", "UK_NINO",
+        "URL", "US_BANK_NUMBER", "US_ITIN", "US_DRIVER_LICENSE", "US_PASSPORT",
+    }
+)  # fmt: skip
+KNOWN_ENTITIES: frozenset[str] = OUR_ENTITIES | PRESIDIO_ENTITIES | frozenset(NER_ENTITIES)
+
+_NUMBERS = frozenset({"CREDIT_CARD", "CN_BANK_CARD", "US_SSN", "PHONE_NUMBER", "CN_PHONE", "US_BANK_NUMBER"})
+# outer entity type -> the types of the matches inside it that it explains
+EXPLAINED_BY: dict[str, frozenset[str]] = {
+    "IBAN_CODE": _NUMBERS,
+    "CN_RESIDENT_ID": _NUMBERS,
+    "CREDIT_CARD": frozenset({"PHONE_NUMBER", "CN_PHONE", "US_SSN", "US_BANK_NUMBER"}),
+    "CN_BANK_CARD": frozenset({"PHONE_NUMBER", "CN_PHONE", "US_SSN", "US_BANK_NUMBER"}),
+    "US_SSN": frozenset({"PHONE_NUMBER"}),
+    "EMAIL_ADDRESS": frozenset({"URL"}),
+}
+
+_WARM_UP_TEXT = (
+    "Mr John Smith, john.smith@example.com, https://example.com, +44 20 7946 0958, "
+    "(0161) 496 0066, 01 00 00 00 00, 212-555-0187, 4111 1111 1111 1111, "
+    "DE89 3704 0044 0532 0130 00, BIC DEUTDEFF, SSN 123-45-6789, 10 Downing Street, "
+    "客户王秀英，手机13891417776，北京市朝阳区建国路88号"
+)
+
+
+class DetectionEngine:
+    """Builds the analyzer once; ``pattern_pass`` and ``ner_pass`` are thread-safe."""
+
+    def __init__(self, ner_model: str = "en_core_web_sm") -> None:
+        self.nlp_engine = NerNlpEngine(ner_model, LANGUAGE)
+        self.nlp_engine.load()
+        recognizers: list[EntityRecognizer] = [
+            *our_recognizers(LANGUAGE),
+            *(cls(supported_language=LANGUAGE) for cls in PRESIDIO_RECOGNIZERS),
+        ]
+        self.analyzer = AnalyzerEngine(
+            registry=RecognizerRegistry(recognizers=recognizers, supported_languages=[LANGUAGE]),
+            nlp_engine=self.nlp_engine,
+            supported_languages=[LANGUAGE],
+            context_aware_enhancer=WindowContextEnhancer(),
+        )
+        self.ner = LatinNerRecognizer(LANGUAGE)
+        self._no_nlp = NlpArtifacts(
+            entities=[],
+            tokens=Doc(self.nlp_engine.get_nlp(LANGUAGE).vocab, words=[]),
+            tokens_indices=[],
+            lemmas=[],
+            nlp_engine=None,
+            language=LANGUAGE,
+        )
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Compile every pattern and load lazy data (phone metadata, suffix list) now."""
+        self.pattern_pass(_WARM_UP_TEXT, (), 0.0)
+        self.ner_pass(_WARM_UP_TEXT, 0.0)
+
+    def supported_entities(self) -> frozenset[str]:
+        """Every entity type the built engine can report (policy recognizers aside)."""
+        return frozenset(self.analyzer.get_supported_entities(LANGUAGE)) | frozenset(self.ner.supported_entities)
+
+    def pattern_pass(
+        self,
+        text: str,
+        policy_recognizers: Sequence[EntityRecognizer],
+        min_score: float,
+    ) -> list[RecognizerResult]:
+        """Regex and checksum recognizers, context applied, at or above ``min_score``.
+
+        A match inside a match that explains it better is dropped
+        (``EXPLAINED_BY``): the card-shaped digits inside an IBAN or a
+        resident ID, the phone-shaped digits inside a card or an SSN, the URL
+        inside an e-mail address. The outer match is at least as sensitive,
+        so no level is lost.
+        """
+        results = self.analyzer.analyze(
+            text=text,
+            language=LANGUAGE,
+            ad_hoc_recognizers=list(policy_recognizers) or None,
+            score_threshold=min_score,
+            nlp_artifacts=self._no_nlp,
+        )
+        if len(results) < 2:
+            return results
+        return [
+            inner
+            for inner in results
+            if not any(
+                inner.entity_type in EXPLAINED_BY.get(outer.entity_type, ())
+                and outer.start <= inner.start
+                and inner.end <= outer.end
+                for outer in results
+            )
+        ]
+
+    def ner_pass(self, text: str, min_score: float) -> list[RecognizerResult]:
+        """Named entities from the spaCy model, at or above ``min_score``."""
+        artifacts = self.nlp_engine.process_text(text, LANGUAGE)
+        return [result for result in self.ner.analyze(text, list(NER_ENTITIES), artifacts) if result.score >= min_score]

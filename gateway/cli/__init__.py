@@ -1,0 +1,38 @@
+"""The ``gateway`` command line. Each command group lives in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from gateway.cli import keys, models, serve
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description="A sensitivity-routing gateway for LLMs.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve.register(sub)
+    keys.register(sub)
+    models.register(sub)
+    try:
+        from gateway.cli import policy
+    except ImportError:  # pragma: no cover - during bootstrap only
+        pass
+    else:
+        policy.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = args.handler
+    try:
+        return int(handler(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

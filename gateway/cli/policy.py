@@ -1,0 +1,316 @@
+"""``gateway policy validate|test|explain|schema|replay``: the compliance officer's tools.
+
+Each command returns an exit code and prints problems as ``file:line:col:
+message``; none of them prints a traceback for a bad file. ``validate`` and
+``schema`` need no classifier; ``test`` and ``explain`` build the real one
+once; ``replay`` reads the ledger's recorded facts, never prompts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from gateway.classify.base import Classifier
+from gateway.policy.checks import check, check_cases, errors
+from gateway.policy.loader import LoadedPolicy, PolicyError, Problem, load_file
+from gateway.policy.testing import (
+    case_file_problems,
+    case_files,
+    is_tests_file,
+    load_cases,
+    policy_for_tests_file,
+    run_files,
+)
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def register(sub: Any) -> None:
+    """Add the ``policy`` command group to the root parser's subparsers."""
+    group = sub.add_parser("policy", help="validate, test, explain and replay routing policies")
+    commands = group.add_subparsers(dest="policy_command", required=True, metavar="COMMAND")
+
+    validate = commands.add_parser("validate", help="check policy files; exit 1 on any error")
+    validate.add_argument("files", nargs="+", metavar="FILE", help="policy files (or *.tests.yaml files)")
+    validate.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    validate.set_defaults(handler=lambda a: validate_command(a.files, strict=a.strict))
+
+    test = commands.add_parser("test", help="run the policies' test cases; exit 1 on any failure")
+    test.add_argument("files", nargs="+", metavar="FILE")
+    test.set_defaults(handler=lambda a: run_policy_tests(a.files))
+
+    explain = commands.add_parser("explain", help="print the decision trace for one request as JSON")
+    explain.add_argument("--policy", required=True, metavar="FILE")
+    given = explain.add_mutually_exclusive_group(required=True)
+    given.add_argument("--request", metavar="REQ.json", help="a Chat Completions request body ('-': stdin)")
+    given.add_argument("--text", help="a user's message")
+    explain.add_argument("--team", help="the team of the API key")
+    explain.add_argument("--model", help="the virtual model (default: the request's, else the policy's first)")
+    explain.add_argument("--unavailable", action="append", default=[], metavar="TARGET", help="treat as down")
+    explain.add_argument("--over-budget", action="store_true", help="the team's budget is spent")
+    explain.set_defaults(handler=explain_command)
+
+    schema = commands.add_parser("schema", help="print the JSON Schema of policy files, for editors")
+    schema.add_argument("--tests", action="store_true", help="the schema of *.tests.yaml files instead")
+    schema.add_argument("--output", metavar="FILE", help="write it to FILE instead of standard output")
+    schema.set_defaults(handler=lambda a: schema_command(a.tests, a.output))
+
+    replay = commands.add_parser("replay", help="re-decide recorded traffic under a policy: what would change")
+    replay.add_argument("--policy", required=True, metavar="FILE")
+    replay.add_argument("--from", dest="since", type=_moment(end=False), metavar="D", help="YYYY-MM-DD or ISO time")
+    replay.add_argument("--to", dest="until", type=_moment(end=True), metavar="D", help="inclusive day, or ISO time")
+    replay.add_argument("--config", help="operator configuration file (or GATEWAY_CONFIG)")
+    replay.add_argument("--database-url", help="the ledger database (or DATABASE_URL)")
+    replay.add_argument("--format", choices=["table", "json"], default="table")
+    replay.set_defaults(handler=replay_command)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``gateway policy ...`` on its own: ``main(["policy", "validate", "policies/default.yaml"])``."""
+    parser = argparse.ArgumentParser(prog="gateway")
+    register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    return handler(args)
+
+
+# -- validate -------------------------------------------------------------------------------
+
+
+def known_entities() -> frozenset[str] | None:
+    """The entity types the built-in classifier detects, or ``None`` if it is not installed."""
+    try:
+        from gateway.classify import KNOWN_ENTITIES
+    except ImportError:
+        print("note: entity names are not checked: gateway.classify.KNOWN_ENTITIES is not available", file=sys.stderr)
+        return None
+    return frozenset(KNOWN_ENTITIES)
+
+
+def problems_of(file: str, known: frozenset[str] | None) -> list[Problem]:
+    """Every error and warning for one policy file, or one test file, with its test files."""
+    if is_tests_file(file):
+        return _tests_file_problems(file, known)
+    try:
+        loaded = load_file(file)
+    except PolicyError as exc:
+        return exc.problems
+    files, problems = case_files(loaded)
+    return check(loaded, known) + problems + case_file_problems(loaded, files, known)
+
+
+def _tests_file_problems(file: str, known: frozenset[str] | None) -> list[Problem]:
+    policy_path = policy_for_tests_file(file)
+    try:
+        cases = load_cases(file)
+        loaded = load_file(policy_path)
+    except PolicyError as exc:
+        if exc.problems and exc.problems[0].file == file:
+            return exc.problems
+        return [Problem(file, 1, 1, f"cannot check the cases: their policy {policy_path} is not valid")]
+    return check_cases(loaded.policy, cases.cases, cases.positions, file, (), known)
+
+
+def validate_command(files: Sequence[str], *, strict: bool = False) -> int:
+    known = known_entities()
+    failed = False
+    for file in files:
+        problems = _guarded(file, partial(problems_of, file, known))
+        for problem in problems:
+            print(problem)
+        n_errors = len(errors(problems))
+        n_warnings = len(problems) - n_errors
+        failed |= n_errors > 0 or (strict and n_warnings > 0)
+        verdict = f"{n_errors} error(s)" if n_errors else "valid"
+        print(f"{file}: {verdict}, {n_warnings} warning(s)")
+    return 1 if failed else 0
+
+
+def _guarded(file: str, work: Callable[[], list[Problem]]) -> list[Problem]:
+    """Run ``work``; a bug in it becomes a problem line, never a traceback."""
+    try:
+        return work()
+    except Exception as exc:  # noqa: BLE001 - the contract: file:line:col, never a traceback
+        return [Problem(file, 1, 1, f"internal error while checking this file ({type(exc).__name__}: {exc})")]
+
+
+def _load_valid(file: str, known: frozenset[str] | None) -> LoadedPolicy | None:
+    """The policy if it has no errors; otherwise print them and return ``None``."""
+    problems = _guarded(file, partial(problems_of, file, known))
+    if errors(problems):
+        for problem in problems:
+            print(problem)
+        return None
+    return load_file(file)
+
+
+# -- test -----------------------------------------------------------------------------------
+
+
+def build_classifier() -> Classifier:
+    """The real classifier, loaded once."""
+    from gateway.classify import PresidioClassifier
+
+    classifier = PresidioClassifier()
+    load = getattr(classifier, "load", None)
+    if callable(load):
+        load()
+    return classifier
+
+
+def run_policy_tests(files: Sequence[str], classifier: Classifier | None = None) -> int:
+    known = known_entities()
+    policies = list(dict.fromkeys(str(policy_for_tests_file(f)) if is_tests_file(f) else f for f in files))
+    passed = failed = 0
+    runs = []
+    for file in policies:
+        loaded = _load_valid(file, known)
+        if loaded is None:
+            print(f"{file}: not tested: the policy has errors")
+            failed += 1
+            continue
+        runs.append((loaded, case_files(loaded)[0]))
+    if runs and any(f.cases for _, cfs in runs for f in cfs) and classifier is None:
+        try:
+            classifier = build_classifier()
+        except Exception as exc:  # noqa: BLE001 - a missing or broken classifier is reported, not raised
+            print(f"error: the classifier could not be started: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 2
+    for loaded, cfs in runs:
+        count = sum(len(f.cases) for f in cfs)
+        print(f"{loaded.path} (version {loaded.version}): {count} case(s)")
+        if count == 0:
+            print("  no test cases: add some under 'tests:' (see policies/README.md)")
+            continue
+        assert classifier is not None
+        for result in asyncio.run(run_files(loaded, cfs, classifier)):
+            print(result)
+            passed += result.passed
+            failed += not result.passed
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+# -- explain --------------------------------------------------------------------------------
+
+
+def explain_command(args: argparse.Namespace, classifier: Classifier | None = None) -> int:
+    from gateway.policy.explain import explain
+
+    loaded = _load_valid(args.policy, known_entities())
+    if loaded is None:
+        return 1
+    request: dict[str, Any] | str = args.text if args.text is not None else ""
+    if args.request is not None:
+        try:
+            raw = sys.stdin.read() if args.request == "-" else Path(args.request).read_text(encoding="utf-8")
+            request = json.loads(raw)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            print(f"{args.request}:1:1: cannot read the request: {exc}")
+            return 1
+        if not isinstance(request, dict):
+            print(f"{args.request}:1:1: a request is a JSON object with 'model' and 'messages'")
+            return 1
+    unknown = [t for t in args.unavailable if t not in loaded.policy.targets]
+    if unknown:
+        print(f"error: unknown target(s) {unknown}; the targets are {sorted(loaded.policy.targets)}", file=sys.stderr)
+        return 1
+    classifier = classifier or build_classifier()
+    unavailable = dict.fromkeys(args.unavailable, "marked unavailable on the command line")
+    result = asyncio.run(explain(loaded, request, args.team, args.model, classifier, unavailable, args.over_budget))
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0
+
+
+# -- schema ---------------------------------------------------------------------------------
+
+
+def schema_command(tests: bool = False, output: str | None = None) -> int:
+    from gateway.policy.schema import case_file_schema, policy_schema
+
+    text = json.dumps(case_file_schema() if tests else policy_schema(), indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        Path(output).write_text(text, encoding="utf-8")
+    return 0
+
+
+# -- replay ---------------------------------------------------------------------------------
+
+
+def replay_command(args: argparse.Namespace) -> int:
+    from gateway.policy.replay import render_table, replay
+
+    loaded = _load_valid(args.policy, known_entities())
+    if loaded is None:
+        return 1
+    database_url = _database_url(args)
+    try:
+        report = replay(loaded.policy, recorded_facts(database_url, args.since, args.until))
+    except Exception as exc:  # noqa: BLE001 - the store's errors are reported in one line
+        print(f"error: cannot read the ledger: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        body = {"policy": {"file": loaded.path, "version": loaded.version}, **report.to_json()}
+        print(json.dumps(body, indent=2))
+    else:
+        print(render_table(report, f"Replay under {loaded.path} (version {loaded.version})"))
+    return 0
+
+
+def _database_url(args: argparse.Namespace) -> str:
+    if args.database_url:
+        return str(args.database_url)
+    try:
+        from gateway.cli.common import config_from
+    except ImportError:
+        return os.environ.get("DATABASE_URL", "sqlite:///var/gateway.db")
+    return config_from(args).database_url
+
+
+def recorded_facts(database_url: str, since: datetime | None, until: datetime | None) -> Iterator[Any]:
+    """The ledger's recorded facts: ``gateway.ledger.store.iter_facts`` where it exists, else its rows."""
+    from gateway.ledger import store
+    from gateway.policy.replay import RecordedFacts
+
+    iter_facts = getattr(store, "iter_facts", None)
+    if iter_facts is not None:
+        yield from iter_facts(database_url, since, until)
+        return
+    db = store.Database(database_url)
+    try:
+        for row in db.ledger_rows(since, until):
+            yield RecordedFacts.from_row(row)
+    finally:
+        db.close()
+
+
+def _moment(*, end: bool) -> Callable[[str], datetime]:
+    """Parse ``--from``/``--to``: a day (``--to`` includes it) or an ISO time; UTC unless it says otherwise."""
+
+    def parse(value: str) -> datetime:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a date: {value!r} (use YYYY-MM-DD)") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        if end and len(value) == len("YYYY-MM-DD"):
+            moment += timedelta(days=1)
+        return moment
+
+    return parse
+
+
+if __name__ == "__main__":
+    sys.exit(main())

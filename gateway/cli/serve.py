@@ -1,0 +1,85 @@
+"""``gateway serve``: run the HTTP server."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Any
+
+import orjson
+
+from gateway.cli.common import add_config_args, config_from
+from gateway.config import load_config
+
+_OVERRIDES_ENV = "GATEWAY_SERVE_OVERRIDES"
+
+
+def register(sub: Any) -> None:
+    serve = sub.add_parser("serve", help="run the gateway")
+    add_config_args(serve)
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.add_argument("--policy", help="policy file (or GATEWAY_POLICY)")
+    serve.add_argument("--dev-key", action="store_true", help="create and print a development API key")
+    serve.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gateway.app import ensure_dev_key
+    from gateway.keys import KeyStore
+    from gateway.ledger.store import Database
+
+    overrides = {
+        "host": args.host,
+        "port": args.port,
+        "workers": args.workers,
+        "policy": args.policy,
+        "dev_key": True if args.dev_key else None,
+    }
+    config = config_from(args, **overrides)
+    from gateway.policy.loader import PolicyError, load_file
+
+    try:
+        load_file(config.policy)
+    except PolicyError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    logging.basicConfig(level=config.telemetry.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if config.dev_key:
+        db = Database(config.database_url)
+        db.create_schema()
+        key = ensure_dev_key(config, KeyStore(db))
+        db.close()
+        print(f"\n  Development API key (all roles): {key}\n  Endpoint: http://{config.host}:{config.port}/v1\n",
+              flush=True)
+    # Workers rebuild the config from the environment: pass the command line on.
+    os.environ[_OVERRIDES_ENV] = orjson.dumps(
+        {"config": args.config, **{k: v for k, v in overrides.items() if v is not None},
+         "database_url": args.database_url}
+    ).decode()
+    uvicorn.run(
+        "gateway.cli.serve:app_from_environment",
+        factory=True,
+        host=config.host,
+        port=config.port,
+        workers=config.workers,
+        log_level=config.telemetry.log_level.lower(),
+        loop="uvloop",
+        http="httptools",
+        timeout_graceful_shutdown=30,
+    )
+    return 0
+
+
+def app_from_environment() -> Any:
+    from gateway.app import create_app
+
+    raw = orjson.loads(os.environ.get(_OVERRIDES_ENV, "{}"))
+    path = raw.pop("config", None)
+    config = load_config(path, overrides={k: v for k, v in raw.items() if v is not None})
+    return create_app(config)

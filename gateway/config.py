@@ -1,0 +1,126 @@
+"""Operator configuration: one YAML file, environment overrides, validated once.
+
+Precedence, lowest first: built-in defaults, the file (``--config`` or
+``GATEWAY_CONFIG``), then the environment (``GATEWAY_POLICY``, ``REDIS_URL``,
+``DATABASE_URL``, ``GATEWAY_HOST``, ``GATEWAY_PORT``), then command-line flags.
+Secrets never appear inline: the file names environment variables instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gateway.policy.loader import PolicyError, dotted, parse, position_of
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StaticKey(_Strict):
+    """An API key given in the config file, by its SHA-256 hash only."""
+
+    id: str = Field(min_length=1, max_length=64)
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    team: str = Field(min_length=1)
+    roles: list[Literal["user", "finance", "compliance", "admin"]] = Field(default_factory=lambda: ["user"])
+    models: list[str] | None = None
+
+
+class Limits(_Strict):
+    max_body_bytes: int = Field(default=2_000_000, ge=1024)
+    max_messages: int = Field(default=500, ge=1)
+    request_deadline_s: float = Field(default=120.0, gt=0, le=3600)
+
+
+class ClassifierSettings(_Strict):
+    ner_model: str = "en_core_web_sm"
+    timeout_s: float = Field(default=10.0, gt=0)
+    workers: int | None = Field(default=None, ge=1)
+    max_chars: int = Field(default=200_000, ge=1)
+
+
+class Telemetry(_Strict):
+    otlp_endpoint: str | None = None
+    service_name: str = "vaultroute-gateway"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Config(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+    policy: str = "policies/default.yaml"
+    database_url: str = "sqlite:///var/gateway.db"
+    redis_url: str | None = None
+    var_dir: str = "var"
+    model_cache_dir: str | None = None
+    dev_key: bool = Field(default=False, description="Create and print a development API key at start.")
+    policy_watch_s: float = Field(default=2.0, ge=0, description="Poll the policy file; 0 turns it off.")
+    keys: list[StaticKey] = Field(default_factory=list)
+    limits: Limits = Field(default_factory=Limits)
+    classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
+    telemetry: Telemetry = Field(default_factory=Telemetry)
+
+    @property
+    def model_cache(self) -> Path:
+        return Path(self.model_cache_dir or Path(self.var_dir) / "models")
+
+
+_ENV = {
+    "GATEWAY_POLICY": "policy",
+    "DATABASE_URL": "database_url",
+    "REDIS_URL": "redis_url",
+    "GATEWAY_HOST": "host",
+    "GATEWAY_PORT": "port",
+}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says where and why."""
+
+
+def load_config(
+    path: str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> Config:
+    environ = os.environ if environ is None else environ
+    path = path or environ.get("GATEWAY_CONFIG")
+    data: dict[str, object] = {}
+    positions: dict[tuple[str | int, ...], tuple[int, int]] = {}
+    if path:
+        try:
+            source = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the configuration: {exc.strerror}") from None
+        try:
+            parsed, positions = parse(source, path)
+        except PolicyError as exc:
+            raise ConfigError(str(exc)) from None
+        if parsed is not None and not isinstance(parsed, dict):
+            raise ConfigError(f"{path}:1:1: the configuration must be a mapping")
+        data.update(parsed or {})
+    for env_name, field_name in _ENV.items():
+        if environ.get(env_name):
+            data[field_name] = environ[env_name]
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            line, col = position_of(positions, loc)
+            lines.append(f"{path or '<config>'}:{line}:{col}: {dotted(loc)}: {err['msg']}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+__all__ = ["Config", "ConfigError", "StaticKey", "load_config", "yaml"]

@@ -1,0 +1,82 @@
+"""Tables of the gateway's database: the ledger, API keys and policy versions.
+
+The ledger is append-only: one row per accepted request, written once, never
+updated. Entity types are stored as names only, never the values found.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# Money is kept as exact decimals: reports must add up to the cent.
+Money = Numeric(20, 10)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("ts", DateTime(timezone=True), nullable=False, index=True),
+    Column("key_id", String(64), nullable=False),
+    Column("team", String(128), nullable=False, index=True),
+    Column("model", String(256), nullable=False),
+    Column("tier", String(128)),
+    Column("level", String(64), nullable=False),
+    Column("entity_types", Text, nullable=False, default=""),
+    Column("classifier_error", String(64)),
+    Column("route", String(128)),
+    Column("target", String(128)),
+    Column("target_model", String(256)),
+    Column("residency", String(16)),
+    Column("policy_version", String(32), nullable=False),
+    Column("estimated_input_tokens", Integer, nullable=False, default=0),
+    Column("prompt_tokens", Integer, nullable=False, default=0),
+    Column("completion_tokens", Integer, nullable=False, default=0),
+    Column("cached_prompt_tokens", Integer, nullable=False, default=0),
+    Column("cost_usd", Money, nullable=False, default=0),
+    Column("reference_cost_usd", Money),
+    Column("price_input_per_m", Money),
+    Column("price_output_per_m", Money),
+    Column("latency_ms", Float, nullable=False, default=0),
+    Column("cache_status", String(8), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("attempt_log", Text, nullable=False, default=""),
+    Column("stream", Boolean, nullable=False, default=False),
+    Column("outcome", String(32), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("error_code", String(64)),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("team", String(128), nullable=False),
+    Column("roles", String(256), nullable=False),
+    Column("models", Text),
+    Column("description", String(256)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+policy_versions = Table(
+    "policy_versions",
+    metadata,
+    Column("version", String(32), primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,215 @@
+"""Policy evaluation: a pure function from facts to a decision, with its reasons.
+
+No I/O here. Everything the decision depends on arrives in ``Facts``: what the
+classifier found, who asks, which targets are down, whether the team is over
+budget. The same facts and policy always give the same ``Decision``, which is
+what makes ``policy explain``, ``policy test`` and ``policy replay`` honest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import orjson
+
+from gateway.policy.model import Policy, Route, RouteCache, Target, When
+
+DEFAULT_CACHE_MAX_LEVEL = "internal"
+CHARS_PER_TOKEN = 4
+
+
+def estimate_input_tokens(messages: Any) -> int:
+    """A request's input size before any tokenizer sees it: about 4 characters a token.
+
+    ``messages`` are the request's OpenAI messages, measured as compact JSON.
+    This is the one estimate behind ``estimated_input_tokens_over/_under``: the
+    server, ``policy explain`` and ``policy test`` must all use it.
+    """
+    return (len(orjson.dumps(messages).decode()) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What is known about a request when it is decided.
+
+    ``entity_types``: types the classifier found (no values).
+    ``classifier_error``: set when classification failed: the level is ``on_error``.
+    ``unavailable``: target name -> why it cannot be used now (breaker open, key
+    not configured...). ``over_budget``: the team's monthly budget is spent.
+    """
+
+    model: str
+    entity_types: frozenset[str] = frozenset()
+    classifier_error: str | None = None
+    team: str = ""
+    estimated_input_tokens: int = 0
+    unavailable: Mapping[str, str] = field(default_factory=dict)
+    over_budget: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RouteCheck:
+    """Why one route did or did not match."""
+
+    route: str
+    matched: bool
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Exclusion:
+    target: str
+    reason: str  # "invariant", "budget" or "unavailable"
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome for one request, and why.
+
+    ``targets`` are the permitted targets in the order to try; empty with
+    ``deny is None`` means nothing that may receive the request is available
+    (503, nothing sent). ``deny_code`` is ``policy_denied`` or
+    ``budget_exceeded``.
+    """
+
+    level: str
+    level_reasons: tuple[tuple[str, str], ...]
+    route: str | None
+    targets: tuple[str, ...]
+    excluded: tuple[Exclusion, ...]
+    trace: tuple[RouteCheck, ...]
+    deny: str | None = None
+    deny_code: str | None = None
+    cache: RouteCache | None = None
+    cache_allowed: bool = False
+    deadline_s: float | None = None
+    tier: str | None = None
+
+
+class UnknownModel(Exception):
+    """``Facts.model`` is not one of the policy's virtual models."""
+
+
+def level_for(policy: Policy, facts: Facts) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The request's level, with the (entity type, level) pairs that raised it."""
+    c = policy.classification
+    if facts.classifier_error:
+        return c.on_error, (("classifier_error", c.on_error),)
+    rank = policy.rank(c.default_level)
+    reasons: list[tuple[str, str]] = []
+    for entity in sorted(facts.entity_types):
+        mapped = c.entities.get(entity)
+        if mapped is None:
+            continue
+        reasons.append((entity, mapped))
+        rank = max(rank, policy.rank(mapped))
+    return policy.levels[rank], tuple(reasons)
+
+
+def permitted(policy: Policy, target: Target, level: str) -> bool:
+    """The invariant: a target never receives a level above its ``max_level``."""
+    return policy.rank(level) <= policy.rank(policy.max_level_of(target))
+
+
+def decide(policy: Policy, facts: Facts) -> Decision:
+    virtual = policy.models.get(facts.model)
+    if virtual is None:
+        raise UnknownModel(facts.model)
+    level, level_reasons = level_for(policy, facts)
+    budget = next((b for b in policy.budgets if b.team == facts.team), None)
+    over_budget = facts.over_budget and budget is not None
+    trace: list[RouteCheck] = []
+    for route in policy.routes:
+        reasons = match_reasons(policy, route.when, facts, level, virtual.tier)
+        matched = not reasons
+        trace.append(RouteCheck(route.name, matched, tuple(reasons) or ("all conditions hold",)))
+        if not matched:
+            continue
+        outcome = partial(
+            Decision, level=level, level_reasons=level_reasons, route=route.name, trace=tuple(trace), tier=virtual.tier
+        )
+        if route.deny is not None:
+            return outcome(targets=(), excluded=(), deny=route.deny, deny_code="policy_denied")
+        if over_budget and budget is not None and budget.on_exceed == "block":
+            deny = f"The monthly budget of team {facts.team!r} is spent."
+            return outcome(targets=(), excluded=(), deny=deny, deny_code="budget_exceeded")
+        targets, excluded = _targets(policy, route, facts, level, over_budget)
+        return outcome(
+            targets=targets,
+            excluded=excluded,
+            cache=route.cache,
+            cache_allowed=_cacheable(policy, route, level),
+            deadline_s=route.deadline_s,
+        )
+    return Decision(
+        level=level,
+        level_reasons=level_reasons,
+        route=None,
+        targets=(),
+        excluded=(),
+        trace=tuple(trace),
+        tier=virtual.tier,
+    )
+
+
+def _targets(
+    policy: Policy, route: Route, facts: Facts, level: str, over_budget: bool
+) -> tuple[tuple[str, ...], tuple[Exclusion, ...]]:
+    chosen: list[str] = []
+    excluded: list[Exclusion] = []
+    for name in route.targets or ():
+        target = policy.targets[name]
+        if not permitted(policy, target, level):
+            excluded.append(Exclusion(name, "invariant", f"max_level {policy.max_level_of(target)} is below {level}"))
+        elif over_budget and target.residency != "on_prem":
+            excluded.append(Exclusion(name, "budget", "team over budget: on-prem targets only"))
+        elif name in facts.unavailable:
+            excluded.append(Exclusion(name, "unavailable", facts.unavailable[name]))
+        else:
+            chosen.append(name)
+    return tuple(chosen), tuple(excluded)
+
+
+def _cacheable(policy: Policy, route: Route, level: str) -> bool:
+    if route.cache is None:
+        return False
+    ceiling = route.cache.max_level or (
+        DEFAULT_CACHE_MAX_LEVEL if DEFAULT_CACHE_MAX_LEVEL in policy.levels else policy.levels[0]
+    )
+    return policy.rank(level) <= policy.rank(ceiling)
+
+
+def match_reasons(policy: Policy, when: When, facts: Facts, level: str, tier: str) -> list[str]:
+    """Reasons the conditions fail; an empty list means they all hold.
+
+    Public so that static checks (``checks.py``) ask the very same question
+    as ``decide`` and cannot drift from it.
+    """
+    failed: list[str] = []
+    rank = policy.rank(level)
+    if when.level_at_least is not None and rank < policy.rank(when.level_at_least):
+        failed.append(f"level {level} is below {when.level_at_least}")
+    if when.level_at_most is not None and rank > policy.rank(when.level_at_most):
+        failed.append(f"level {level} is above {when.level_at_most}")
+    if when.entities_any is not None and not facts.entity_types.intersection(when.entities_any):
+        failed.append(f"none of the entities {sorted(when.entities_any)} was found")
+    if when.team is not None and facts.team not in when.team:
+        failed.append(f"team {facts.team!r} is not in {when.team}")
+    if when.tier is not None and tier not in when.tier:
+        failed.append(f"tier {tier!r} is not in {when.tier}")
+    if when.model is not None and facts.model not in when.model:
+        failed.append(f"model {facts.model!r} is not in {when.model}")
+    over, under = when.estimated_input_tokens_over, when.estimated_input_tokens_under
+    if over is not None and not facts.estimated_input_tokens > over:
+        failed.append(f"estimated input tokens {facts.estimated_input_tokens} not over {over}")
+    if under is not None and not facts.estimated_input_tokens < under:
+        failed.append(f"estimated input tokens {facts.estimated_input_tokens} not under {under}")
+    if when.any_of is not None:
+        groups = [match_reasons(policy, group, facts, level, tier) for group in when.any_of]
+        if all(groups):
+            failed.append("no group of any_of holds: " + " | ".join("; ".join(g) for g in groups))
+    return failed

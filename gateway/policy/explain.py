@@ -1,0 +1,202 @@
+"""Why a request would go where it goes: the full decision trace, without calling any model.
+
+``explain`` runs the real request path up to the decision (extract the texts,
+classify, build the facts, ``decide``) and returns the trace as plain JSON
+data: the entity types found with the level each gives (never the values), the
+level, every route with why it did or did not match, and the targets permitted
+or excluded with the reason (invariant, budget, unavailable). ``policy test``
+uses the same steps, so what ``explain`` shows is what a test checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gateway.classify.base import Classification, Classifier, PolicyRecognizer
+from gateway.policy.engine import Decision, Facts, decide, estimate_input_tokens, level_for
+from gateway.policy.loader import LoadedPolicy
+from gateway.policy.model import Policy
+
+Request = Mapping[str, Any]
+
+HTTP_STATUS = {"policy_denied": 403, "budget_exceeded": 429}
+
+
+def recognizers_of(policy: Policy) -> tuple[PolicyRecognizer, ...]:
+    """The policy's own detectors, as the classifier receives them."""
+    return tuple(
+        PolicyRecognizer(
+            entity=r.entity, words=tuple(r.words), pattern=r.pattern, context=tuple(r.context), score=r.score
+        )
+        for r in policy.classification.recognizers
+    )
+
+
+def as_request(request_or_text: Request | str, model: str | None, policy: Policy) -> dict[str, Any]:
+    """A Chat Completions body: the request given (``model`` overriding its own), or one user message.
+
+    Without a model, a text uses the policy's first virtual model.
+    """
+    if isinstance(request_or_text, str):
+        chosen = model or next(iter(policy.models))
+        return {"model": chosen, "messages": [{"role": "user", "content": request_or_text}]}
+    body = dict(request_or_text)
+    if model is not None:
+        body["model"] = model
+    return body
+
+
+async def classify_request(loaded: LoadedPolicy, classifier: Classifier, request: Request) -> Classification:
+    """Classify every text the request carries, as the server does; failures become errors (fail closed)."""
+    from gateway.classify.extract import extract_texts
+
+    texts, unscannable = extract_texts(request)
+    if unscannable:
+        return Classification(error="unscannable_content")
+    c = loaded.policy.classification
+    try:
+        return await classifier.classify(texts, recognizers=recognizers_of(loaded.policy), min_score=c.min_score)
+    except Exception:  # noqa: BLE001 - any classifier failure fails closed, as in the server
+        return Classification(error="exception")
+
+
+def facts_for(
+    request: Request,
+    classification: Classification,
+    team: str | None,
+    unavailable: Mapping[str, str] | None = None,
+    over_budget: bool = False,
+) -> Facts:
+    return Facts(
+        model=str(request.get("model", "")),
+        entity_types=classification.entity_types,
+        classifier_error=classification.error,
+        team=team or "",
+        estimated_input_tokens=estimate_input_tokens(request.get("messages", [])),
+        unavailable=dict(unavailable or {}),
+        over_budget=over_budget,
+    )
+
+
+async def explain(
+    loaded: LoadedPolicy,
+    request_or_text: Request | str,
+    team: str | None,
+    model: str | None,
+    classifier: Classifier,
+    unavailable: Mapping[str, str] | None = None,
+    over_budget: bool = False,
+) -> dict[str, Any]:
+    """The decision trace for one request (a Chat Completions body, or just a user's text)."""
+    request = as_request(request_or_text, model, loaded.policy)
+    classification = await classify_request(loaded, classifier, request)
+    facts = facts_for(request, classification, team, unavailable, over_budget)
+    return trace(loaded, facts, classification)
+
+
+def trace(loaded: LoadedPolicy, facts: Facts, classification: Classification) -> dict[str, Any]:
+    """The trace as JSON-ready data, from facts already established."""
+    policy = loaded.policy
+    out: dict[str, Any] = {
+        "policy": {"name": policy.name, "version": loaded.version, "file": loaded.path},
+        "request": {
+            "model": facts.model,
+            "tier": policy.models[facts.model].tier if facts.model in policy.models else None,
+            "team": facts.team or None,
+            "estimated_input_tokens": facts.estimated_input_tokens,
+            "over_budget": facts.over_budget,
+            "unavailable": dict(facts.unavailable),
+        },
+        "classification": _classification(policy, classification),
+    }
+    level, raised_by = level_for(policy, facts)
+    out["level"] = {
+        "level": level,
+        "default_level": policy.classification.default_level,
+        "raised_by": [{"entity": entity, "level": to} for entity, to in raised_by],
+        "on_error_applied": facts.classifier_error is not None,
+    }
+    if facts.model not in policy.models:
+        out["routes"] = []
+        out["decision"] = {
+            "outcome": "model_not_found",
+            "http_status": 404,
+            "message": f"{facts.model!r} is not a virtual model of this policy; the models are {sorted(policy.models)}",
+        }
+        out["excluded"] = []
+        return out
+    decision = decide(policy, facts)
+    out["routes"] = _routes(loaded, decision)
+    out["decision"] = _decision(policy, decision)
+    out["excluded"] = [{"target": e.target, "reason": e.reason, "detail": e.detail} for e in decision.excluded]
+    return out
+
+
+def _classification(policy: Policy, classification: Classification) -> dict[str, Any]:
+    mapped = policy.classification.entities
+    return {
+        "entities": [
+            {
+                "type": entity,
+                "level": mapped.get(entity),
+                "score": classification.scores.get(entity),
+                "effect": f"raises the level to {mapped[entity]}" if entity in mapped else "no level mapped: no effect",
+            }
+            for entity in sorted(classification.entity_types)
+        ],
+        "error": classification.error,
+        "min_score": policy.classification.min_score,
+        "elapsed_ms": round(classification.elapsed_ms, 2),
+    }
+
+
+def _routes(loaded: LoadedPolicy, decision: Decision) -> list[dict[str, Any]]:
+    checked = {check.route: check for check in decision.trace}
+    rows = []
+    for i, route in enumerate(loaded.policy.routes):
+        found = checked.get(route.name)
+        reasons = list(found.reasons) if found else [f"not evaluated: route {decision.route!r} matched first"]
+        rows.append(
+            {
+                "route": route.name,
+                "line": loaded.where(("routes", i))[0],
+                "evaluated": found is not None,
+                "matched": found is not None and found.matched,
+                "reasons": reasons,
+            }
+        )
+    return rows
+
+
+def _decision(policy: Policy, decision: Decision) -> dict[str, Any]:
+    targets = [
+        {
+            "target": name,
+            "model": policy.targets[name].model,
+            "residency": policy.targets[name].residency,
+            "max_level": policy.max_level_of(policy.targets[name]),
+        }
+        for name in decision.targets
+    ]
+    if decision.deny is not None:
+        outcome, status = "denied", HTTP_STATUS.get(decision.deny_code or "", 403)
+    elif decision.route is None:
+        outcome, status = "no_route", 503
+    elif not decision.targets:
+        outcome, status = "no_target_available", 503
+    else:
+        outcome, status = "targets", 200
+    return {
+        "outcome": outcome,
+        "http_status": status,
+        "route": decision.route,
+        "targets": targets,
+        "first_target": decision.targets[0] if decision.targets else None,
+        "residency": targets[0]["residency"] if targets else None,
+        "deny": decision.deny,
+        "deny_code": decision.deny_code if decision.deny is not None else None,
+        "cache": decision.cache.model_dump() if decision.cache is not None else None,
+        "cache_allowed": decision.cache_allowed,
+        "deadline_s": decision.deadline_s,
+    }

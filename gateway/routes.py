@@ -1,0 +1,165 @@
+"""HTTP routes: a few lines each. The work happens in ``serving.py``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.app import GatewayState
+from gateway.errors import (
+    AuthenticationFailed,
+    GatewayError,
+    InvalidRequest,
+    PayloadTooLarge,
+    PermissionDenied,
+    render,
+)
+from gateway.keys import Principal
+from gateway.ledger.store import StoreUnavailable
+from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+
+log = logging.getLogger("gateway.http")
+router = APIRouter()
+
+
+class ORJSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def state(request: Request) -> GatewayState:
+    return request.app.state.gateway  # type: ignore[no-any-return]
+
+
+State = Annotated[GatewayState, Depends(state)]
+
+
+async def principal(request: Request, gateway: State) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise AuthenticationFailed("Missing API key: send 'Authorization: Bearer <key>'.")
+    key = key.strip()
+    known, found = gateway.keys.cached(key)
+    if not known:
+        try:
+            found = await asyncio.to_thread(gateway.keys.authenticate, key)
+        except StoreUnavailable:
+            raise GatewayError("The key store is unavailable; try again shortly.") from None
+    if found is None:
+        raise AuthenticationFailed("Invalid or revoked API key.")
+    return found
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
+def require(*roles: str) -> Any:
+    async def check(caller: Caller) -> Principal:
+        if not caller.has_role(*roles):
+            raise PermissionDenied(f"This endpoint needs one of the roles: {', '.join(roles)}.")
+        return caller
+
+    return Depends(check)
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(request: Request, gateway: State, caller: Caller) -> Response:
+    limit = gateway.config.limits.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    body = bytearray()
+    async for part in request.stream():
+        body += part
+        if len(body) > limit:
+            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    outcome = await gateway.chat.handle(bytes(body), caller, request.headers.get("cache-control", "").lower())
+    if outcome.stream is not None:
+        headers = {**outcome.headers, "cache-control": "no-cache", "x-accel-buffering": "no"}
+        return StreamingResponse(outcome.stream, media_type="text/event-stream", headers=headers)
+    return ORJSONResponse(outcome.body, headers=outcome.headers)
+
+
+@router.get("/v1/models")
+async def list_models(gateway: State, caller: Caller) -> Response:
+    policy = gateway.policy.current.policy
+    data = [
+        {"id": name, "object": "model", "created": 0, "owned_by": policy.name, "tier": model.tier}
+        for name, model in policy.models.items()
+        if caller.may_use(name)
+    ]
+    return ORJSONResponse({"object": "list", "data": data})
+
+
+@router.get("/healthz")
+async def healthz() -> Response:
+    return ORJSONResponse({"status": "ok"})
+
+
+@router.get("/readyz")
+async def readyz(gateway: State, caller: Caller) -> Response:
+    targets = await gateway.targets.readiness()
+    database = await asyncio.to_thread(gateway.db.ping)
+    unavailable = gateway.targets.unavailable(gateway.policy.current.policy)
+    ready = gateway.ready and database and any(targets.values())
+    body = {
+        "status": "ready" if ready else "not_ready",
+        "database": "ok" if database else "unreachable",
+        "targets": {name: "ready" if ok else "not_ready" for name, ok in targets.items()}
+        | {name: f"unavailable: {why}" for name, why in unavailable.items()},
+        "ledger_pending": gateway.ledger.pending,
+        "policy_version": gateway.policy.current.version,
+    }
+    return ORJSONResponse(body, status_code=200 if ready else 503)
+
+
+@router.get("/metrics")
+async def metrics(gateway: State, caller: Caller) -> Response:
+    return Response(gateway.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
+
+@router.get("/admin/policy", dependencies=[require("compliance", "admin")])
+async def admin_policy(gateway: State) -> Response:
+    return ORJSONResponse(gateway.policy.status())
+
+
+@router.post("/admin/policy/reload", dependencies=[require("compliance", "admin")])
+async def admin_policy_reload(gateway: State) -> Response:
+    changed = await gateway.policy.reload()
+    status = gateway.policy.status()
+    return ORJSONResponse({"reloaded": changed, **status}, status_code=200 if status.get("error") is None else 422)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def gateway_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, GatewayError)
+        status, body, headers = render(exc)
+        return ORJSONResponse(body, status_code=status, headers=headers)
+
+    async def validation_error(_: Request, exc: Exception) -> Response:
+        return await gateway_error(_, InvalidRequest("The request is malformed."))
+
+    async def http_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        error = GatewayError("Not found." if exc.status_code == 404 else "Request not allowed.")
+        error.status = exc.status_code
+        error.type = "invalid_request_error"
+        error.code = "not_found" if exc.status_code == 404 else "invalid_request"
+        return await gateway_error(_, error)
+
+    async def unexpected(_: Request, exc: Exception) -> Response:
+        log.exception("unexpected error", exc_info=exc)
+        return await gateway_error(_, GatewayError("The gateway failed to handle the request."))
+
+    app.add_exception_handler(GatewayError, gateway_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)

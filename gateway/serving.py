@@ -1,0 +1,434 @@
+"""The request path, in one straight function.
+
+    request -> auth -> classify -> decide -> cache -> call target
+            (fallbacks, invariant) -> ledger -> response
+
+``ChatService.handle`` is that path. Authentication happens in the HTTP layer
+(``routes.py``); everything after it is here. Every accepted request leaves one
+ledger row, whatever happens to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from adapters.base import Chunk, Completion, ModelCall, Usage
+from gateway.cache import CachedAnswer, ResponseCache, cache_key, deterministic
+from gateway.classify.base import Classification, Classifier, PolicyRecognizer
+from gateway.classify.extract import extract_texts
+from gateway.dispatch import TargetChain
+from gateway.errors import (
+    BudgetExceeded,
+    GatewayError,
+    InvalidRequest,
+    ModelNotFound,
+    NoTargetAvailable,
+    PayloadTooLarge,
+    PolicyDenied,
+)
+from gateway.keys import Principal
+from gateway.ledger.writer import LedgerWriter
+from gateway.policy.engine import Decision, Facts, decide, estimate_input_tokens
+from gateway.policy.explain import recognizers_of
+from gateway.policy.loader import LoadedPolicy
+from gateway.pricing import Pricer
+from gateway.protocol import ChatCompletionRequest, chunk_body, completion_body
+from gateway.targets import TargetPool
+
+log = logging.getLogger("gateway.serving")
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What the HTTP layer sends: a JSON body, or a stream of SSE lines; plus headers."""
+
+    headers: dict[str, str]
+    body: dict[str, Any] | None = None
+    stream: AsyncIterator[bytes] | None = None
+
+
+@dataclass(slots=True)
+class _Record:
+    """The ledger row being built for one request."""
+
+    request_id: str
+    principal: Principal
+    started: float
+    row: dict[str, Any] = field(default_factory=dict)
+
+
+class ChatService:
+    def __init__(
+        self,
+        *,
+        policy: Any,  # PolicyHolder: ``.current`` is the LoadedPolicy in force
+        classifier: Classifier,
+        targets: TargetPool,
+        cache: ResponseCache,
+        cache_secret: bytes,
+        ledger: LedgerWriter,
+        pricer: Pricer,
+        max_messages: int,
+        deadline_s: float,
+    ) -> None:
+        self._policy = policy
+        self._classifier = classifier
+        self._targets = targets
+        self._cache = cache
+        self._cache_secret = cache_secret
+        self._ledger = ledger
+        self._pricer = pricer
+        self._max_messages = max_messages
+        self._deadline_s = deadline_s
+        self._recognizers: dict[str, tuple[PolicyRecognizer, ...]] = {}
+
+    async def handle(self, raw: bytes, principal: Principal, cache_control: str = "") -> Outcome:
+        request_id = secrets.token_hex(12)
+        record = _Record(request_id, principal, time.perf_counter())
+        loaded: LoadedPolicy = self._policy.current
+        try:
+            return await self._handle(raw, principal, cache_control, record, loaded)
+        except GatewayError as error:
+            error.headers.setdefault("x-request-id", request_id)
+            if record.row:  # accepted: the ledger keeps it
+                self._finish(record, outcome=error.code, status=error.status, error_code=error.code)
+            raise
+
+    async def _handle(
+        self, raw: bytes, principal: Principal, cache_control: str, record: _Record, loaded: LoadedPolicy
+    ) -> Outcome:
+        request, payload = self._parse(raw)
+        policy = loaded.policy
+        if request.model not in policy.models or not principal.may_use(request.model):
+            raise ModelNotFound(f"The model {request.model!r} does not exist or is not available to this key.",
+                                param="model")
+
+        classification = await self._classify(payload, loaded)
+        facts = Facts(
+            model=request.model,
+            entity_types=classification.entity_types,
+            classifier_error=classification.error,
+            team=principal.team,
+            estimated_input_tokens=estimate_input_tokens(payload.get("messages", [])),
+            unavailable=self._targets.unavailable(policy),
+        )
+        decision = decide(policy, facts)
+        self._start_record(record, request, loaded, facts, decision)
+
+        if decision.deny is not None:
+            error_type = BudgetExceeded if decision.deny_code == "budget_exceeded" else PolicyDenied
+            raise error_type(decision.deny)
+        if not decision.targets:
+            raise NoTargetAvailable("No target that may receive this request is available. Nothing was sent.")
+
+        call = ModelCall(
+            messages=request.wire_messages(),
+            params=request.params(),
+            deadline_s=decision.deadline_s or self._deadline_s,
+            request_id=record.request_id,
+        )
+        key = self._cache_key(decision, loaded, principal, request, call, cache_control)
+        if key is not None and "no-cache" not in cache_control:
+            cached = await self._cache.get(key)
+            if cached is not None:
+                return self._answer_from_cache(record, request, decision, loaded, CachedAnswer.loads(cached))
+        record.row["cache_status"] = "miss" if key is not None else "skip"
+
+        chain = TargetChain(policy, decision.level, decision.targets, self._targets.adapters)
+        if request.stream:
+            return await self._stream(record, request, decision, loaded, chain, call, key)
+        try:
+            async with asyncio.timeout(call.deadline_s):
+                completion = await chain.complete(call)
+        finally:
+            self._note_attempts(record, chain)
+        assert chain.answered_by is not None
+        if key is not None and "no-store" not in cache_control and decision.cache is not None:
+            await self._cache.set(key, CachedAnswer(chain.answered_by, completion).dumps(), decision.cache.ttl_s)
+        cost = self._settle(record, loaded, chain.answered_by, completion.usage)
+        headers = self._headers(record, decision, loaded, chain.answered_by, chain.failed_attempts)
+        headers["x-gateway-cost-usd"] = f"{cost:.8f}"
+        self._finish(record, outcome="ok", status=200)
+        return Outcome(headers, body=completion_body(record.request_id, request.model, completion))
+
+    # -- stages --------------------------------------------------------------
+
+    def _parse(self, raw: bytes) -> tuple[ChatCompletionRequest, dict[str, Any]]:
+        try:
+            payload = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise InvalidRequest("The request body is not valid JSON.") from None
+        if not isinstance(payload, dict):
+            raise InvalidRequest("The request body must be a JSON object.")
+        messages = payload.get("messages")
+        if isinstance(messages, list) and len(messages) > self._max_messages:
+            raise PayloadTooLarge(f"At most {self._max_messages} messages are accepted.", param="messages")
+        try:
+            request = ChatCompletionRequest.model_validate(payload)
+        except ValidationError as exc:
+            raise InvalidRequest(_validation_message(exc), param=_validation_param(exc)) from None
+        return request, payload
+
+    async def _classify(self, payload: Mapping[str, Any], loaded: LoadedPolicy) -> Classification:
+        texts, unscannable = extract_texts(payload)
+        if unscannable:
+            return Classification(error="unscannable_content")
+        c = loaded.policy.classification
+        recognizers = self._recognizers.get(loaded.version)
+        if recognizers is None:
+            recognizers = self._recognizers[loaded.version] = recognizers_of(loaded.policy)
+        try:
+            return await self._classifier.classify(texts, recognizers=recognizers, min_score=c.min_score)
+        except Exception:
+            log.exception("classifier raised; applying on_error level")
+            return Classification(error="exception")
+
+    def _cache_key(
+        self,
+        decision: Decision,
+        loaded: LoadedPolicy,
+        principal: Principal,
+        request: ChatCompletionRequest,
+        call: ModelCall,
+        cache_control: str,
+    ) -> str | None:
+        settings = decision.cache
+        if settings is None or not decision.cache_allowed or decision.route is None:
+            return None
+        if "no-cache" in cache_control and "no-store" in cache_control:
+            return None
+        if not settings.nondeterministic and not deterministic(call.params):
+            return None
+        scope = "org" if settings.scope == "organisation" else f"team:{principal.team}"
+        return cache_key(
+            self._cache_secret,
+            scope=scope,
+            policy_version=loaded.version,
+            route=decision.route,
+            targets=decision.targets,
+            model=request.model,
+            messages=call.messages,
+            params=call.params,
+        )
+
+    def _answer_from_cache(
+        self,
+        record: _Record,
+        request: ChatCompletionRequest,
+        decision: Decision,
+        loaded: LoadedPolicy,
+        cached: CachedAnswer,
+    ) -> Outcome:
+        record.row["cache_status"] = "hit"
+        target = loaded.policy.targets.get(cached.target)
+        record.row.update(target=cached.target, residency=target.residency if target else None)
+        headers = self._headers(record, decision, loaded, cached.target, 0)
+        headers["x-gateway-cost-usd"] = "0.00000000"
+        record.row.update(
+            prompt_tokens=cached.completion.usage.prompt_tokens,
+            completion_tokens=cached.completion.usage.completion_tokens,
+        )
+        self._finish(record, outcome="ok", status=200)
+        if request.stream:
+            return Outcome(headers, stream=_replay(record.request_id, request, cached.completion))
+        return Outcome(headers, body=completion_body(record.request_id, request.model, cached.completion))
+
+    async def _stream(
+        self,
+        record: _Record,
+        request: ChatCompletionRequest,
+        decision: Decision,
+        loaded: LoadedPolicy,
+        chain: TargetChain,
+        call: ModelCall,
+        key: str | None,
+    ) -> Outcome:
+        chunks = chain.stream(call)
+        try:
+            async with asyncio.timeout(call.deadline_s):
+                first = await anext(chunks)
+        except BaseException:
+            self._note_attempts(record, chain)
+            await chunks.aclose()  # type: ignore[attr-defined]
+            raise
+        assert chain.answered_by is not None
+        headers = self._headers(record, decision, loaded, chain.answered_by, chain.failed_attempts)
+        include_usage = bool(request.stream_options and request.stream_options.include_usage)
+        body = self._sse(record, request, loaded, chain, chunks, first, include_usage, key, decision)
+        return Outcome(headers, stream=body)
+
+    async def _sse(
+        self,
+        record: _Record,
+        request: ChatCompletionRequest,
+        loaded: LoadedPolicy,
+        chain: TargetChain,
+        chunks: AsyncIterator[Chunk],
+        first: Chunk,
+        include_usage: bool,
+        key: str | None,
+        decision: Decision,
+    ) -> AsyncIterator[bytes]:
+        created = int(time.time())
+        rid, model = record.request_id, request.model
+        parts: list[str] = []
+        usage: Usage | None = None
+        finish: str | None = None
+        outcome, status, error_code = "client_disconnected", 499, None
+        try:
+            yield _sse_line(chunk_body(rid, model, created, delta={"role": "assistant", "content": ""}))
+            chunk: Chunk | None = first
+            while chunk is not None:
+                if chunk.content or chunk.tool_calls:
+                    delta: dict[str, Any] = {}
+                    if chunk.content:
+                        parts.append(chunk.content)
+                        delta["content"] = chunk.content
+                    if chunk.tool_calls:
+                        delta["tool_calls"] = chunk.tool_calls
+                    yield _sse_line(chunk_body(rid, model, created, delta=delta))
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                if chunk.finish_reason:
+                    finish = chunk.finish_reason
+                chunk = await anext(chunks, None)
+            yield _sse_line(chunk_body(rid, model, created, finish_reason=finish or "stop"))
+            usage = usage or Usage(completion_tokens=_estimate_text_tokens("".join(parts)))
+            if include_usage:
+                yield _sse_line(chunk_body(rid, model, created, usage=usage, with_choice=False))
+            yield b"data: [DONE]\n\n"
+            outcome, status = "ok", 200
+            if key is not None and decision.cache is not None and chain.answered_by is not None:
+                answer = Completion("".join(parts), finish or "stop", usage)
+                await self._cache.set(key, CachedAnswer(chain.answered_by, answer).dumps(), decision.cache.ttl_s)
+        except GatewayError as error:
+            outcome, status, error_code = "stream_interrupted", error.status, error.code
+            yield _sse_line(error.body())
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]
+            self._note_attempts(record, chain)
+            produced = usage or Usage(completion_tokens=_estimate_text_tokens("".join(parts)))
+            if chain.answered_by is not None:
+                self._settle(record, loaded, chain.answered_by, produced)
+            self._finish(record, outcome=outcome, status=status, error_code=error_code)
+
+    # -- the record ------------------------------------------------------------
+
+    def _start_record(
+        self, record: _Record, request: ChatCompletionRequest, loaded: LoadedPolicy, facts: Facts, decision: Decision
+    ) -> None:
+        record.row.update(
+            request_id=record.request_id,
+            ts=datetime.now(UTC),
+            key_id=record.principal.key_id,
+            team=record.principal.team,
+            model=request.model,
+            tier=decision.tier,
+            level=decision.level,
+            entity_types=",".join(sorted(facts.entity_types)),
+            classifier_error=facts.classifier_error,
+            route=decision.route,
+            policy_version=loaded.version,
+            estimated_input_tokens=facts.estimated_input_tokens,
+            stream=request.stream,
+            cache_status="skip",
+            attempts=0,
+            attempt_log="",
+        )
+
+    def _note_attempts(self, record: _Record, chain: TargetChain) -> None:
+        record.row["attempts"] = len(chain.attempts)
+        record.row["attempt_log"] = " ".join(a.summary() for a in chain.attempts)
+        if chain.answered_by is not None:
+            target = self._policy.current.policy.targets.get(chain.answered_by)
+            record.row["target"] = chain.answered_by
+            record.row["residency"] = target.residency if target is not None else None
+
+    def _settle(self, record: _Record, loaded: LoadedPolicy, target_name: str, usage: Usage) -> Decimal:
+        target = loaded.policy.targets[target_name]
+        price = self._pricer.price(target)
+        cost = price.cost(usage) if price is not None else Decimal(0)
+        reference = self._pricer.reference(loaded.policy.reference_model)
+        record.row.update(
+            target_model=target.model,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cached_prompt_tokens=usage.cached_prompt_tokens,
+            cost_usd=cost,
+            reference_cost_usd=reference.cost(usage) if reference is not None else None,
+            price_input_per_m=price.input if price is not None else None,
+            price_output_per_m=price.output if price is not None else None,
+        )
+        return cost
+
+    def _finish(self, record: _Record, *, outcome: str, status: int, error_code: str | None = None) -> None:
+        record.row.update(
+            outcome=outcome,
+            status_code=status,
+            error_code=error_code,
+            latency_ms=(time.perf_counter() - record.started) * 1000,
+        )
+        self._ledger.record(dict(record.row))
+
+    def _headers(
+        self, record: _Record, decision: Decision, loaded: LoadedPolicy, target: str, fallbacks: int
+    ) -> dict[str, str]:
+        return {
+            "x-request-id": record.request_id,
+            "x-gateway-level": decision.level,
+            "x-gateway-route": decision.route or "",
+            "x-gateway-target": target,
+            "x-gateway-residency": loaded.policy.targets[target].residency,
+            "x-gateway-policy": loaded.version,
+            "x-gateway-cache": record.row.get("cache_status", "skip"),
+            "x-gateway-fallbacks": str(fallbacks),
+        }
+
+
+async def _replay(request_id: str, request: ChatCompletionRequest, completion: Completion) -> AsyncIterator[bytes]:
+    created = int(time.time())
+    yield _sse_line(chunk_body(request_id, request.model, created, delta={"role": "assistant", "content": ""}))
+    if completion.content:
+        yield _sse_line(chunk_body(request_id, request.model, created, delta={"content": completion.content}))
+    yield _sse_line(chunk_body(request_id, request.model, created, finish_reason=completion.finish_reason))
+    if request.stream_options and request.stream_options.include_usage:
+        yield _sse_line(chunk_body(request_id, request.model, created, usage=completion.usage, with_choice=False))
+    yield b"data: [DONE]\n\n"
+
+
+def _sse_line(body: Mapping[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(body) + b"\n\n"
+
+
+def _estimate_text_tokens(text: str) -> int:
+    return (len(text) + 3) // 4
+
+
+def _validation_param(exc: ValidationError) -> str | None:
+    errors = exc.errors()
+    return ".".join(str(p) for p in errors[0]["loc"]) if errors and errors[0]["loc"] else None
+
+
+def _validation_message(exc: ValidationError) -> str:
+    """Describe what is wrong by field and rule, never by the value sent (it may be a prompt)."""
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "body"
+    if err["type"] == "extra_forbidden":
+        return f"Unknown field {where!r}."
+    if err["type"] == "missing":
+        return f"Missing required field {where!r}."
+    message = err["msg"]
+    if message.startswith("Value error, "):
+        return message.removeprefix("Value error, ")
+    return f"Invalid value for {where!r}: {message}."
