@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager, suppress
@@ -122,8 +123,15 @@ class LiteLLMAdapter(Adapter):
         return f"LiteLLMAdapter({self.model!r})"
 
     async def start(self) -> None:
-        """Import litellm now (seconds), not on the first request."""
-        load_litellm()
+        """Import litellm now (seconds, off the event loop), not on the first request.
+
+        The only litellm settings the gateway makes are here, at start-up: no
+        "Give Feedback" banner on stdout, and its logger kept to warnings so no
+        request detail reaches the logs.
+        """
+        litellm = await asyncio.to_thread(load_litellm)
+        litellm.suppress_debug_info = True
+        logging.getLogger("LiteLLM").setLevel(logging.WARNING)
 
     async def ready(self) -> bool:
         """Whether the key's variable is set: closed APIs are not probed."""

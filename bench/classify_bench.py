@@ -13,7 +13,9 @@ Three situations per size:
 
 Timings are ``Classification.elapsed_ms`` as the gateway sees it (thread-pool
 hand-off and event loop included), on one classifier with the default
-settings. Usage: ``python bench/classify_bench.py [--quick] [--markdown FILE]``
+settings, and the CPU time the process spent per request (all threads), which
+is what the request costs on an idle machine when other processes compete
+for the cores. Usage: ``python bench/classify_bench.py [--quick] [--markdown FILE]``
 """
 
 from __future__ import annotations
@@ -68,7 +70,10 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), p99
 
 
-async def measure(iterations: dict[str, int]) -> list[tuple[str, str, float, float, int]]:
+Row = tuple[str, str, float, float, float, int]
+
+
+async def measure(iterations: dict[str, int]) -> list[Row]:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from gateway.classify import PresidioClassifier
 
@@ -92,14 +97,16 @@ async def measure(iterations: dict[str, int]) -> list[tuple[str, str, float, flo
             "decisive (card, NER skipped)": (decisive, [], True),
         }
         for case, (classifier, earlier, card) in cases.items():
-            samples = []
+            samples, cpu = [], []
             for _ in range(runs):
                 texts = [*earlier, prompt(words, rng, card=card)]
+                cpu_started = time.process_time()
                 result = await classifier.classify(texts)
+                cpu.append((time.process_time() - cpu_started) * 1000)
                 assert result.error is None, result.error
                 samples.append(result.elapsed_ms)
             p50, p99 = percentiles(samples)
-            rows.append((label, case, p50, p99, runs))
+            rows.append((label, case, p50, p99, statistics.median(cpu), runs))
     plain.close()
     decisive.close()
     return rows
@@ -122,16 +129,16 @@ def machine() -> str:
     )
 
 
-def render(rows: list[tuple[str, str, float, float, int]], host: str, seconds: float) -> str:
+def render(rows: list[Row], host: str, seconds: float) -> str:
     lines = [
         "# Classification latency",
         "",
         f"Machine: {host}. Run time {seconds:.0f} s. Command: `python bench/classify_bench.py`.",
         "",
-        "| prompt | situation | p50 ms | p99 ms | requests |",
-        "|---|---|---:|---:|---:|",
+        "| prompt | situation | p50 ms | p99 ms | CPU ms p50 | requests |",
+        "|---|---|---:|---:|---:|---:|",
     ]
-    lines += [f"| {size} | {case} | {p50:.2f} | {p99:.2f} | {n} |" for size, case, p50, p99, n in rows]
+    lines += [f"| {size} | {case} | {p50:.2f} | {p99:.2f} | {cpu:.2f} | {n} |" for size, case, p50, p99, cpu, n in rows]
     return "\n".join(lines) + "\n"
 
 

@@ -82,7 +82,7 @@ class KeyStore:
     def list(self) -> list[dict[str, object]]:
         with self._db.engine.connect() as conn:
             rows = conn.execute(select(api_keys).order_by(api_keys.c.created_at)).mappings().all()
-        return [{k: v for k, v in row.items() if k != "sha256"} for row in rows]
+        return [{str(k): v for k, v in row.items() if k != "sha256"} for row in rows]
 
     def revoke(self, key_id: str) -> bool:
         with self._db.engine.begin() as conn:

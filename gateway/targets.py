@@ -8,6 +8,7 @@ right now, and why (a missing key, an adapter that failed to start).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -66,7 +67,8 @@ class TargetPool:
                 self._failed[name] = f"{target.api_key_env} is not set"
                 continue
             try:
-                adapter = self._factory(name, target)
+                # Building may convert model weights: keep it off the event loop.
+                adapter = await asyncio.to_thread(self._factory, name, target)
                 await adapter.start()
             except Exception as exc:  # noqa: BLE001 - one broken target must not stop the others
                 log.error("target %s could not start: %s", name, exc)

@@ -92,3 +92,30 @@ def redis_url() -> Iterator[str]:
 def model_cache() -> Path:
     """Where converted local models are cached across runs (``make test`` prepares it)."""
     return Path(os.environ.get("GATEWAY_MODEL_CACHE", ROOT / "var" / "models"))
+
+
+@pytest.fixture
+def fresh_postgres(postgres_url: str) -> Iterator[str]:
+    """A new, empty database on the PostgreSQL server, dropped afterwards."""
+    import secrets
+
+    import psycopg
+
+    name = f"gw_test_{secrets.token_hex(4)}"
+    admin = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = admin.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each ledger test runs against SQLite and against a real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/gateway.db"
+    return str(request.getfixturevalue("fresh_postgres"))

@@ -22,8 +22,10 @@ What ``classify`` does with a request's texts:
 
 ``decisive_entities``: an optional callable the gateway passes, given the set
 of entity types found so far (pattern pass and cache) and answering whether
-they already reach the highest level the policy can assign. When it answers
-True, NER is skipped (and so are texts not yet looked at), and
+they already decide the request: the highest level the policy can assign is
+reached *and* no further type could change the outcome (a route that tests
+``entities_any`` for a type not yet found would). When it answers True, NER
+is skipped (and so are texts not yet looked at), and
 ``Classification.entity_types`` holds what was found up to then: enough for
 the decision, possibly not every type in the request.
 

@@ -19,7 +19,7 @@ def register(sub: Any) -> None:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from adapters.local_models import LocalModelNotFound, prepare
+    from adapters.local_models import LocalModelError, prepare
     from gateway.policy.loader import PolicyError, load_file
 
     config = config_from(args)
@@ -34,7 +34,7 @@ def _prepare(args: argparse.Namespace) -> int:
     for spec in specs:
         try:
             path = prepare(spec, config.model_cache)
-        except LocalModelNotFound as exc:
+        except LocalModelError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         print(f"{spec}: ready at {path}")

@@ -95,7 +95,7 @@ class Database:
         try:
             with self.engine.connect() as conn:
                 for row in conn.execute(query):
-                    yield dict(row._mapping)
+                    yield {str(k): v for k, v in row._mapping.items()}
         except SQLAlchemyError as exc:
             raise StoreUnavailable(f"ledger read failed: {type(exc).__name__}") from None
 

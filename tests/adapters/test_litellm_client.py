@@ -252,7 +252,8 @@ async def test_no_litellm_globals_or_callbacks(adapter: LiteLLMAdapter, up: Open
         assert getattr(litellm, name) == [], name
     assert litellm._async_success_callback == [] and litellm._async_failure_callback == []
     assert (litellm.api_key, litellm.api_base, litellm.cache, litellm.num_retries) == (None, None, None, None)
-    assert litellm.drop_params is False and litellm.suppress_debug_info is False
+    assert litellm.drop_params is False
+    assert litellm.suppress_debug_info is True  # the one setting made, at start-up
 
 
 def test_price_per_token_from_the_bundled_map() -> None:

@@ -7,6 +7,7 @@ SmolLM2 weights (converted once into ``var/models`` or ``$GATEWAY_MODEL_CACHE``)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -153,13 +154,15 @@ async def test_concurrent_streams_each_get_their_own_tokens_in_order(
 
     watcher = asyncio.create_task(watch())
     # a running stream keeps the engine busy, so the others queue up and are prefilled together
-    busy = adapter.stream(call(max_tokens=900, temperature=0))
+    busy = adapter.stream(call(max_tokens=8000, temperature=0))
     await anext(busy)
     together = await asyncio.gather(
         *(collect(adapter.stream(call(p, max_tokens=8 + i, temperature=0))) for i, p in enumerate(prompts))
     )
     await busy.aclose()
     watcher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watcher
 
     assert [text_of(chunks) for chunks in together] == alone
     assert [c[-1].usage.completion_tokens for c in together if c[-1].usage] == [8 + i for i in range(6)]
@@ -170,7 +173,7 @@ async def test_concurrent_streams_each_get_their_own_tokens_in_order(
 async def test_cancelling_a_stream_stops_its_generation_and_frees_the_engine(
     serial_adapter: TransformersAdapter,
 ) -> None:
-    long_call = call(max_tokens=900, temperature=0)
+    long_call = call(max_tokens=8000, temperature=0)
 
     async def settled() -> int:
         while serial_adapter.running_requests:
@@ -181,7 +184,7 @@ async def test_cancelling_a_stream_stops_its_generation_and_frees_the_engine(
     stream = serial_adapter.stream(long_call)
     await anext(stream)
     await stream.aclose()
-    assert await settled() - before < 450  # not the 900 it asked for
+    assert await settled() - before < 4000  # not the 8000 it asked for
 
     before = await settled()
     consumer = asyncio.create_task(collect(serial_adapter.stream(long_call)))
@@ -190,7 +193,7 @@ async def test_cancelling_a_stream_stops_its_generation_and_frees_the_engine(
     consumer.cancel()
     with pytest.raises(asyncio.CancelledError):
         await consumer
-    assert await settled() - before < 450
+    assert await settled() - before < 4000
 
     follow_up = await asyncio.wait_for(serial_adapter.complete(call(max_tokens=4)), timeout=10)
     assert follow_up.usage.completion_tokens == 4
@@ -200,7 +203,7 @@ async def test_cancelling_a_stream_stops_its_generation_and_frees_the_engine(
 async def test_a_full_queue_raises_overloaded_with_retry_after(
     serial_adapter: TransformersAdapter,
 ) -> None:
-    running = serial_adapter.stream(call(max_tokens=900, temperature=0))
+    running = serial_adapter.stream(call(max_tokens=8000, temperature=0))
     await anext(running)  # holds the only place in the batch
     waiting = serial_adapter.stream(call(max_tokens=4))
     waiter = asyncio.ensure_future(anext(waiting))
@@ -219,7 +222,7 @@ async def test_a_full_queue_raises_overloaded_with_retry_after(
 
 @pytest.mark.asyncio
 async def test_deadline_raises_upstream_timeout(serial_adapter: TransformersAdapter) -> None:
-    slow = ModelCall(messages=QUESTION, params={"max_tokens": 900}, deadline_s=0.01)
+    slow = ModelCall(messages=QUESTION, params={"max_tokens": 8000}, deadline_s=0.01)
     with pytest.raises(UpstreamTimeout):
         await collect(serial_adapter.stream(slow))
     assert (await serial_adapter.complete(call(max_tokens=2))).usage.completion_tokens == 2
@@ -234,7 +237,7 @@ async def test_deadline_raises_upstream_timeout(serial_adapter: TransformersAdap
         ({"stop": [1]}, QUESTION),
         ({"n": 2}, QUESTION),
         ({}, [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]),
-        ({}, [{"role": "user", "content": "long " * 1100}]),
+        ({}, [{"role": "user", "content": "long " * 3000}]),
     ],
 )
 @pytest.mark.asyncio
@@ -253,8 +256,8 @@ async def test_text_parts_are_joined_and_the_context_caps_max_tokens(
 ) -> None:
     parts = [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]
     assert adapter.count_tokens(parts) == adapter.count_tokens([{"role": "user", "content": "a\nb"}])
-    near_full = [{"role": "user", "content": "long " * 300}]
-    room = 1024 - adapter.count_tokens(near_full)
+    near_full = [{"role": "user", "content": "long " * 2700}]
+    room = 8192 - adapter.count_tokens(near_full)
     assert 0 < room < 200
     answer = await adapter.complete(call(near_full, max_tokens=5000, temperature=0))
     assert (answer.finish_reason, answer.usage.completion_tokens) == ("length", room)

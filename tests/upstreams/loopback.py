@@ -58,8 +58,9 @@ class _TransportInScope(H11Protocol):
 class LoopbackServer:
     """Serves ``app`` on ``127.0.0.1`` and a free port between ``start`` and ``stop``."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, lifespan: str = "off") -> None:
         self._app = app
+        self._lifespan = lifespan
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -78,7 +79,7 @@ class LoopbackServer:
         config = uvicorn.Config(
             self._app,
             http=_TransportInScope,
-            lifespan="off",
+            lifespan=self._lifespan,  # type: ignore[arg-type]
             log_config=None,  # leave the test process's logging alone
             log_level="warning",
             access_log=False,
