@@ -139,6 +139,17 @@ def render(rows: list[Row], host: str, seconds: float) -> str:
         "|---|---|---:|---:|---:|---:|",
     ]
     lines += [f"| {size} | {case} | {p50:.2f} | {p99:.2f} | {cpu:.2f} | {n} |" for size, case, p50, p99, cpu, n in rows]
+    lines += [
+        "",
+        "- *p50/p99 ms*: `Classification.elapsed_ms`, as the gateway sees it (thread-pool hand-off included).",
+        "- *CPU ms p50*: CPU time of the process per request, all threads: the cost on an idle machine.",
+        "- *cold*: a prompt never seen before; *conversation*: the prompt after six earlier messages",
+        "  classified before (cache hits); *decisive*: the prompt holds a card number and the gateway's",
+        "  `decisive_entities` says restricted data decides the request, so NER is skipped.",
+        "- Target: p50 under 5 ms for a short prompt. The NER model takes about 2.6 ms of it and grows",
+        "  linearly with length; the pattern pass takes about 0.6 ms for a short prompt.",
+        "- The machine is shared with other work; the load average above says how busy it was.",
+    ]
     return "\n".join(lines) + "\n"
 
 

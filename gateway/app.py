@@ -26,6 +26,7 @@ from gateway.keys import KeyStore
 from gateway.ledger.store import Database
 from gateway.ledger.writer import LedgerWriter
 from gateway.metrics import Metrics
+from gateway.policy.engine import level_is_final
 from gateway.policy.holder import PolicyHolder
 from gateway.policy.loader import LoadedPolicy
 from gateway.pricing import Pricer
@@ -75,6 +76,9 @@ def create_app(
                 watcher.cancel()
             await state.targets.close()
             await state.ledger.close()
+            close = getattr(state.chat.classifier, "close", None)
+            if close is not None:
+                close()
             state.db.close()
 
     app = FastAPI(
@@ -116,7 +120,7 @@ async def _build(
     holder.on_change_async = on_change
     holder.install_sighup(asyncio.get_running_loop())
     if classifier is None:
-        classifier = await asyncio.to_thread(_presidio, config)
+        classifier = await asyncio.to_thread(_presidio, config, holder)
     secret = os.environ.get("GATEWAY_CACHE_SECRET", "").encode() or secrets.token_bytes(32)
     chat = ChatService(
         policy=holder,
@@ -141,7 +145,7 @@ def _known_entities() -> frozenset[str] | None:
     return KNOWN_ENTITIES
 
 
-def _presidio(config: Config) -> Classifier:
+def _presidio(config: Config, holder: PolicyHolder) -> Classifier:
     from gateway.classify import PresidioClassifier
 
     settings = config.classifier
@@ -150,6 +154,7 @@ def _presidio(config: Config) -> Classifier:
         timeout_s=settings.timeout_s,
         workers=settings.workers,
         max_chars=settings.max_chars,
+        decisive_entities=lambda found: level_is_final(holder.current.policy, found),
     )
     classifier.load()
     return classifier

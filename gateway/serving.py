@@ -83,7 +83,7 @@ class ChatService:
         deadline_s: float,
     ) -> None:
         self._policy = policy
-        self._classifier = classifier
+        self.classifier = classifier
         self._targets = targets
         self._cache = cache
         self._cache_secret = cache_secret
@@ -189,7 +189,7 @@ class ChatService:
         if recognizers is None:
             recognizers = self._recognizers[loaded.version] = recognizers_of(loaded.policy)
         try:
-            return await self._classifier.classify(texts, recognizers=recognizers, min_score=c.min_score)
+            return await self.classifier.classify(texts, recognizers=recognizers, min_score=c.min_score)
         except Exception:
             log.exception("classifier raised; applying on_error level")
             return Classification(error="exception")

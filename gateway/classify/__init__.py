@@ -13,9 +13,22 @@ from gateway.classify.base import (
     Detection,
     PolicyRecognizer,
 )
-from gateway.classify.engine import KNOWN_ENTITIES
+from gateway.classify.entities import KNOWN_ENTITIES
 from gateway.classify.extract import extract_texts
-from gateway.classify.presidio_classifier import PresidioClassifier
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from gateway.classify.presidio_classifier import PresidioClassifier
+
+
+def __getattr__(name: str) -> object:
+    # Presidio and spaCy take seconds to import: only when a classifier is built.
+    if name == "PresidioClassifier":
+        from gateway.classify.presidio_classifier import PresidioClassifier
+
+        return PresidioClassifier
+    raise AttributeError(name)
+
 
 __all__ = [
     "KNOWN_ENTITIES",

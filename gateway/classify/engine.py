@@ -38,9 +38,10 @@ from presidio_analyzer.predefined_recognizers import (
 from spacy.tokens import Doc
 
 from gateway.classify.context import WindowContextEnhancer
+from gateway.classify.entities import NER_ENTITIES
 from gateway.classify.nlp import NerNlpEngine
-from gateway.classify.recognizers import OUR_ENTITIES, our_recognizers
-from gateway.classify.recognizers.ner import NER_ENTITIES, LatinNerRecognizer
+from gateway.classify.recognizers import our_recognizers
+from gateway.classify.recognizers.ner import LatinNerRecognizer
 
 LANGUAGE = "en"
 
@@ -60,13 +61,6 @@ PRESIDIO_RECOGNIZERS: tuple[Callable[..., EntityRecognizer], ...] = (
     UsLicenseRecognizer,
     UsPassportRecognizer,
 )
-PRESIDIO_ENTITIES = frozenset(
-    {
-        "ABA_ROUTING_NUMBER", "CRYPTO", "IP_ADDRESS", "MEDICAL_LICENSE", "UK_NHS", "UK_NINO",
-        "URL", "US_BANK_NUMBER", "US_ITIN", "US_DRIVER_LICENSE", "US_PASSPORT",
-    }
-)  # fmt: skip
-KNOWN_ENTITIES: frozenset[str] = OUR_ENTITIES | PRESIDIO_ENTITIES | frozenset(NER_ENTITIES)
 
 _NUMBERS = frozenset({"CREDIT_CARD", "CN_BANK_CARD", "US_SSN", "PHONE_NUMBER", "CN_PHONE", "US_BANK_NUMBER"})
 # outer entity type -> the types of the matches inside it that it explains

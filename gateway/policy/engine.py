@@ -110,6 +110,23 @@ def level_for(policy: Policy, facts: Facts) -> tuple[str, tuple[tuple[str, str],
     return policy.levels[rank], tuple(reasons)
 
 
+def level_is_final(policy: Policy, entity_types: frozenset[str]) -> bool:
+    """Whether finding more entity types could no longer change the decision.
+
+    True when the types found already give the highest level and no route
+    looks at which entities were found (``entities_any``): the classifier may
+    then skip its slower passes (NER) for this request.
+    """
+    level, _ = level_for(policy, Facts(model="", entity_types=entity_types))
+    if level != policy.levels[-1]:
+        return False
+    return not any(_mentions_entities(route.when) for route in policy.routes)
+
+
+def _mentions_entities(when: When) -> bool:
+    return when.entities_any is not None or any(_mentions_entities(g) for g in when.any_of or ())
+
+
 def permitted(policy: Policy, target: Target, level: str) -> bool:
     """The invariant: a target never receives a level above its ``max_level``."""
     return policy.rank(level) <= policy.rank(policy.max_level_of(target))

@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from presidio_analyzer import EntityRecognizer
 
+from gateway.classify.entities import OUR_ENTITIES
 from gateway.classify.recognizers.address import StreetAddressRecognizer
 from gateway.classify.recognizers.banking import IbanRecognizer, SwiftCodeRecognizer
 from gateway.classify.recognizers.national_id import CnResidentIdRecognizer, UsSsnRecognizer
@@ -42,12 +43,6 @@ OUR_RECOGNIZERS: tuple[Callable[..., EntityRecognizer], ...] = (
     PersonNameRecognizer,
     OfflineEmailRecognizer,
 )
-OUR_ENTITIES = frozenset(
-    {
-        "CREDIT_CARD", "CN_BANK_CARD", "IBAN_CODE", "SWIFT_CODE", "CN_RESIDENT_ID", "US_SSN",
-        "PHONE_NUMBER", "CN_PHONE", "STREET_ADDRESS", "PERSON", "EMAIL_ADDRESS",
-    }
-)  # fmt: skip
 
 
 def our_recognizers(language: str = "en") -> list[EntityRecognizer]:

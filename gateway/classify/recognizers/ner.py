@@ -22,9 +22,9 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 from spacy.tokens import Doc
 
+from gateway.classify.entities import NER_ENTITIES
 from gateway.classify.recognizers.name_shape import NAME_SHAPE_SCORE, name_shaped_spans, trim_person
 
-NER_ENTITIES = ("PERSON", "LOCATION", "NRP", "DATE_TIME")
 _LATIN_CORE = regex.compile(
     r"[A-Za-z0-9\u00c0-\u024f](?:[^\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]*[A-Za-z0-9\u00c0-\u024f.])?"
 )
