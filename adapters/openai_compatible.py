@@ -6,8 +6,9 @@ boundary where httpx errors and upstream statuses become ``gateway.errors``:
 ============================================  =====================================
 upstream outcome                              raised
 ============================================  =====================================
-connect refused / reset / closed mid-body     ``UpstreamError(retryable=True)``
-connect, read or write timeout; the call's    ``UpstreamTimeout`` (retryable)
+connect refused or timed out (nothing sent)   ``UpstreamUnreachable`` (retryable)
+reset / closed mid-body                       ``UpstreamError(retryable=True)``
+read or write timeout; the call's             ``UpstreamTimeout`` (retryable)
 ``deadline_s`` passed
 no free pooled connection in time             ``Overloaded`` (``Retry-After: 1``)
 HTTP 408, 409, 429, 5xx                       ``UpstreamError(retryable=True,
@@ -53,7 +54,7 @@ from adapters.openai_wire import (
     parse_completion,
     retry_after_seconds,
 )
-from gateway.errors import Overloaded, UpstreamError, UpstreamTimeout
+from gateway.errors import Overloaded, UpstreamError, UpstreamTimeout, UpstreamUnreachable
 
 _DRAIN_AFTER_DONE_S: Final = 1.0
 
@@ -225,6 +226,8 @@ class OpenAICompatibleAdapter(Adapter):
             raise Overloaded(f"no free connection to upstream {self._host}", headers={"retry-after": "1"}) from None
         except TimeoutError:
             raise UpstreamTimeout(f"upstream {self._host} did not finish within the deadline") from None
+        except httpx.ConnectTimeout:
+            raise UpstreamUnreachable(f"timed out connecting to upstream {self._host}") from None
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout(f"upstream {self._host} timed out ({type(exc).__name__})") from None
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
@@ -232,7 +235,7 @@ class OpenAICompatibleAdapter(Adapter):
                 f"cannot send to upstream {self._host} ({type(exc).__name__})", retryable=False
             ) from None
         except httpx.ConnectError:
-            raise UpstreamError(f"could not connect to upstream {self._host}") from None
+            raise UpstreamUnreachable(f"could not connect to upstream {self._host}") from None
         except httpx.DecodingError:
             raise self._unreadable(None) from None
         except httpx.TransportError as exc:

@@ -9,29 +9,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
-import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 from fastapi import FastAPI
+from opentelemetry.sdk.trace.export import SpanExporter
+from redis.asyncio import Redis
 
-from gateway.cache import MemoryCache, ResponseCache
+from gateway.audit import AuditStore, AuditWriter
+from gateway.budget import BudgetKeeper
+from gateway.cache import AnswerCache, ResponseCache
 from gateway.classify.base import Classifier
 from gateway.config import Config
 from gateway.keys import KeyStore
+from gateway.ledger.spool import LedgerSpool
 from gateway.ledger.store import Database
 from gateway.ledger.writer import LedgerWriter
+from gateway.logs import quiet_libraries
 from gateway.metrics import Metrics
 from gateway.policy.engine import level_is_final
 from gateway.policy.holder import PolicyHolder
 from gateway.policy.loader import LoadedPolicy
 from gateway.pricing import Pricer
+from gateway.resilience import Resilience
 from gateway.serving import ChatService
 from gateway.targets import AdapterFactory, TargetPool, build_adapter
+from gateway.telemetry import RequestMiddleware, Telemetry
+from gateway.tokens import TokenCounter
 
 log = logging.getLogger("gateway")
 
@@ -48,6 +58,10 @@ class GatewayState:
     ledger: LedgerWriter
     chat: ChatService
     metrics: Metrics
+    redis: Redis | None = None  # shared client when ``redis_url`` is configured
+    audit: AuditWriter | None = None
+    telemetry: Telemetry = dataclasses.field(default_factory=Telemetry)
+    resilience: Resilience = dataclasses.field(default_factory=Resilience)
     ready: bool = False
 
 
@@ -57,12 +71,17 @@ def create_app(
     classifier: Classifier | None = None,
     adapter_factory: AdapterFactory | None = None,
     cache: ResponseCache | None = None,
+    span_exporter: SpanExporter | None = None,
 ) -> FastAPI:
+    """``span_exporter``: where spans go besides OTLP (tests pass an in-memory one)."""
     from gateway.routes import router
+
+    telemetry = Telemetry.build(config.telemetry, exporter=span_exporter)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = await _build(config, classifier, adapter_factory, cache)
+        state = await _build(config, classifier, adapter_factory, cache, telemetry)
+        quiet_libraries()  # adapters may have imported a library that brings its own log handler
         app.state.gateway = state
         watcher = (
             asyncio.create_task(state.policy.watch(config.policy_watch_s)) if config.policy_watch_s > 0 else None
@@ -75,11 +94,18 @@ def create_app(
             if watcher is not None:
                 watcher.cancel()
             await state.targets.close()
-            await state.ledger.close()
+            await state.chat.budgets.close()
+            await state.resilience.close()
+            await state.ledger.close()  # what the database does not take goes to the spool
+            if state.audit is not None:
+                await state.audit.close()
+            if state.redis is not None:
+                await state.redis.aclose()
             close = getattr(state.chat.classifier, "close", None)
             if close is not None:
                 close()
             state.db.close()
+            telemetry.shutdown()
 
     app = FastAPI(
         title="vaultroute gateway",
@@ -87,8 +113,16 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,  # served by routes.py behind a key, like everything but /healthz
     )
     app.include_router(router)
+    from gateway.reports.routes import router as reports_router
+
+    app.include_router(reports_router)
+    app.add_middleware(RequestMiddleware, telemetry=telemetry)
+    from gateway.openapi import install_openapi
+
+    install_openapi(app)
     from gateway.routes import install_error_handlers
 
     install_error_handlers(app)
@@ -100,11 +134,16 @@ async def _build(
     classifier: Classifier | None,
     adapter_factory: AdapterFactory | None,
     cache: ResponseCache | None,
+    telemetry: Telemetry | None = None,
 ) -> GatewayState:
+    telemetry = telemetry or Telemetry()
     db = Database(config.database_url)
     await asyncio.to_thread(db.create_schema)
-    ledger = LedgerWriter(db)
+    ledger = LedgerWriter(db, spool=LedgerSpool(Path(config.var_dir) / "ledger-spool"))
     ledger.start()
+    audit = AuditWriter(AuditStore(db.engine))
+    await asyncio.to_thread(audit.store.create_schema)
+    audit.start()
     targets = TargetPool(adapter_factory or build_adapter(config.model_cache))
 
     async def on_change(loaded: LoadedPolicy) -> None:
@@ -121,20 +160,70 @@ async def _build(
     holder.install_sighup(asyncio.get_running_loop())
     if classifier is None:
         classifier = await asyncio.to_thread(_presidio, config, holder)
-    secret = os.environ.get("GATEWAY_CACHE_SECRET", "").encode() or secrets.token_bytes(32)
+    metrics = Metrics()
+    telemetry.metrics = metrics
+    redis = _redis(config)
+    resilience = Resilience(config.resilience, redis=redis, registry=metrics.registry, spooled=lambda: ledger.spooled)
+    answer_cache = AnswerCache.build(config.cache, environ=os.environ, redis=redis, store=cache, metrics=metrics)
     chat = ChatService(
         policy=holder,
         classifier=classifier,
         targets=targets,
-        cache=cache or MemoryCache(),
-        cache_secret=secret,
+        cache=answer_cache,
         ledger=ledger,
         pricer=Pricer(),
         max_messages=config.limits.max_messages,
         deadline_s=config.limits.request_deadline_s,
+        telemetry=telemetry,
+        observers=(metrics.observe_request, audit.observe),
+        budgets=_budgets(db, redis, metrics),
+        tokens=TokenCounter(),
+        resilience=resilience,
     )
     keys = KeyStore(db, config.keys)
-    return GatewayState(config, db, keys, holder, targets, ledger, chat, Metrics())
+    state = GatewayState(config, db, keys, holder, targets, ledger, chat, metrics, redis=redis, audit=audit,
+                         telemetry=telemetry, resilience=resilience)
+    _gauges(state)
+    return state
+
+
+def _gauges(state: GatewayState) -> None:
+    """Gauges read at scrape time: targets the engine cannot use (breakers, keys), queued evidence."""
+    audit = state.audit
+    state.metrics.watch_local_models(lambda: state.targets.adapters)  # queue depth, batch size
+    state.metrics.gauge(
+        "gateway_target_unavailable",
+        "1 for each target the policy engine cannot use now (breaker open, key missing, failed start).",
+        ["target"],
+        lambda: {
+            (name,): 1.0
+            for name in [*state.targets.unavailable(state.policy.current.policy), *state.resilience.open_targets()]
+        },
+    )
+    state.metrics.gauge("gateway_ledger_pending", "Ledger rows not yet written.", [],
+                        lambda: {(): float(state.ledger.pending)})
+    state.metrics.gauge("gateway_audit_pending", "Audit records not yet written.", [],
+                        lambda: {(): float(audit.pending if audit is not None else 0)})
+
+
+def _budgets(db: Database, redis: Redis | None, metrics: Metrics) -> BudgetKeeper:
+    """Team budgets: counters in Redis when configured, else in this process;
+    a counter that starts takes the month's spend from the ledger."""
+
+    async def recorded(team: str, start: datetime, end: datetime) -> Decimal:
+        return await asyncio.to_thread(db.team_spend, team, start, end)
+
+    return BudgetKeeper(recorded, redis=redis, registry=metrics.registry)
+
+
+def _redis(config: Config) -> Redis | None:
+    """One pooled client per app. Every call is time-bounded: a slow Redis must
+    degrade the features that use it, never hang a request."""
+    if not config.redis_url:
+        return None
+    return Redis.from_url(
+        config.redis_url, socket_timeout=0.25, socket_connect_timeout=0.25, health_check_interval=5
+    )
 
 
 def _known_entities() -> frozenset[str] | None:

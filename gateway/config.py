@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.policy.loader import PolicyError, dotted, parse, position_of
+from gateway.resilience.settings import ResilienceSettings
 
 
 class _Strict(BaseModel):
@@ -29,7 +30,7 @@ class StaticKey(_Strict):
     id: str = Field(min_length=1, max_length=64)
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     team: str = Field(min_length=1)
-    roles: list[Literal["user", "finance", "compliance", "admin"]] = Field(default_factory=lambda: ["user"])
+    roles: list[Literal["user", "finance", "compliance", "monitor", "admin"]] = Field(default_factory=lambda: ["user"])
     models: list[str] | None = None
 
 
@@ -47,9 +48,23 @@ class ClassifierSettings(_Strict):
 
 
 class Telemetry(_Strict):
-    otlp_endpoint: str | None = None
+    otlp_endpoint: str | None = Field(
+        default=None, description="OTLP/HTTP traces URL, e.g. http://collector:4318/v1/traces."
+    )
+    otlp_headers_env: str | None = Field(
+        default=None, pattern=r"^[A-Z_][A-Z0-9_]*$", description="Variable holding OTLP headers (k=v,k2=v2)."
+    )
     service_name: str = "vaultroute-gateway"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class CacheSettings(_Strict):
+    """The response cache's operation; what may be cached is the policy's (route ``cache``)."""
+
+    timeout_s: float = Field(default=0.1, gt=0, le=5, description="Longest wait on the cache store per call.")
+    retry_s: float = Field(default=2.0, ge=0, le=300, description="After a store failure, skip it this long.")
+    key_prefix: str = Field(default="gw:c:", pattern=r"^[A-Za-z0-9:_.-]{1,64}$", description="Redis key prefix.")
+    memory_entries: int = Field(default=10_000, ge=1, description="Entries of the in-process cache (no Redis).")
 
 
 class Config(_Strict):
@@ -67,6 +82,8 @@ class Config(_Strict):
     limits: Limits = Field(default_factory=Limits)
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
     telemetry: Telemetry = Field(default_factory=Telemetry)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)  # docs/resilience.md
 
     @property
     def model_cache(self) -> Path:

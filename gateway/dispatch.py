@@ -1,26 +1,68 @@
-"""Calling targets: fallbacks along a route, with the invariant checked at every attempt.
+"""Calling targets: retries, fallbacks and failure handling, with the invariant checked at every attempt.
 
-``TargetChain`` is itself an adapter (pydantic-ai's ``FallbackModel`` idea):
-it tries the decision's targets in order and records each attempt. Before any
-attempt it checks the invariant again, against the policy that made the
-decision: a target never receives a request above its ``max_level``, whatever
-failed before. A violation here means a bug upstream of the guard, so it is
-logged at CRITICAL and the target is skipped, never called.
+``TargetChain`` is itself an adapter (pydantic-ai's ``FallbackModel`` idea): for
+one request at one level it tries the decision's targets in order and records
+each attempt. Before *every* attempt (the first at a target, each retry, each
+fallback) it checks, in this order:
+
+1. the invariant, against the policy that made the decision: a target never
+   receives a request above its ``max_level``. A violation here means a bug
+   upstream of the guard, so it is logged at CRITICAL and the target is
+   skipped, never called;
+2. the request's deadline: no attempt starts after it;
+3. the target's circuit breaker: open, the target is skipped; half-open, one
+   probe goes through;
+4. a place among the target's requests in flight (backpressure): it waits up
+   to ``queue_wait_s``, then the target is skipped as overloaded.
+
+The adapter then gets a deadline of ``min(target.timeout_s, time left)``, and
+a stream must yield its first chunk within ``first_token_timeout_s``. Retryable
+failures are retried on the same target (``gateway/resilience/retry.py``:
+backoff with jitter, ``Retry-After`` up to a cap, the retry budget), then the
+next target is tried. A stream falls back only before its first chunk; after
+it, a failure ends the stream (``StreamInterrupted``) and the answer is never
+continued elsewhere.
+
+When no target is left the error is, in this order: 504 ``upstream_timeout``
+if the deadline passed; 502/504 if an upstream received the request and
+failed; 503 ``overloaded`` (``Retry-After``) if targets were full; otherwise
+503 ``no_target_available``: nothing was sent anywhere.
+
+Attempt outcomes (ledger ``attempt_log``, audit, metrics): ``ok``, ``error``,
+``timeout``, ``interrupted`` (the upstream received the request);
+``not_sent`` with ``upstream_unreachable`` or ``overloaded``,
+``breaker_open``, ``refused_by_invariant`` (it received nothing).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from adapters.base import Adapter, Chunk, Completion, ModelCall
-from gateway.errors import GatewayError, NoTargetAvailable, StreamInterrupted, UpstreamError
+from gateway.errors import (
+    GatewayError,
+    NoTargetAvailable,
+    Overloaded,
+    StreamInterrupted,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
 from gateway.policy.engine import permitted
-from gateway.policy.model import Policy
+from gateway.policy.model import Policy, Target
+from gateway.resilience import Resilience
 
 log = logging.getLogger("gateway.dispatch")
+
+T = TypeVar("T")
+_FAILED = frozenset({"error", "timeout", "interrupted"})
 
 
 @dataclass(slots=True)
@@ -29,7 +71,7 @@ class Attempt:
 
     target: str
     residency: str
-    outcome: str  # ok | error | timeout | refused_by_invariant | interrupted
+    outcome: str  # see the module docstring
     error_code: str | None = None
     latency_ms: float = 0.0
 
@@ -37,92 +79,224 @@ class Attempt:
         return f"{self.target}:{self.outcome}" + (f":{self.error_code}" if self.error_code else "")
 
 
+class _Skipped(Exception):
+    """This target gets no (more) attempts for this request; nothing was sent by this attempt."""
+
+
+@dataclass(slots=True)
+class _OpenStream:
+    first: Chunk
+    upstream: AsyncIterator[Chunk]
+    place: contextlib.AsyncExitStack
+    attempt: Attempt
+    started: float
+
+
 class TargetChain(Adapter):
-    """Tries ``targets`` in order for one request at ``level``."""
+    """Tries ``targets`` in order for one request at ``level``; see the module docstring."""
 
     def __init__(
-        self, policy: Policy, level: str, targets: Sequence[str], adapters: Mapping[str, Adapter]
+        self,
+        policy: Policy,
+        level: str,
+        targets: Sequence[str],
+        adapters: Mapping[str, Adapter],
+        resilience: Resilience | None = None,
     ) -> None:
         self._policy = policy
         self._level = level
         self._targets = list(targets)
         self._adapters = adapters
+        self._res = resilience or Resilience()
         self.attempts: list[Attempt] = []
         self.answered_by: str | None = None
+        self._deadline = 0.0
+        self._tries: dict[str, int] = {}
+        self._reached: UpstreamError | None = None  # last failure of an upstream that got the request
+        self._overloaded: Overloaded | None = None
+        self._expired = False
 
     @property
     def failed_attempts(self) -> int:
-        return sum(1 for a in self.attempts if a.outcome not in ("ok", "refused_by_invariant"))
-
-    def _allowed(self, name: str) -> bool:
-        target = self._policy.targets[name]
-        if permitted(self._policy, target, self._level) and name in self._adapters:
-            return True
-        log.critical(
-            "invariant guard refused target %s for level %s (max_level %s)",
-            name,
-            self._level,
-            self._policy.max_level_of(target),
+        return sum(
+            1 for a in self.attempts if a.outcome in _FAILED or a.error_code == UpstreamUnreachable.code
         )
-        self.attempts.append(Attempt(name, target.residency, "refused_by_invariant"))
-        return False
 
-    def _failed(self, name: str, error: GatewayError, started: float) -> None:
-        outcome = "timeout" if error.code == "upstream_timeout" else "error"
-        self.attempts.append(
-            Attempt(name, self._policy.targets[name].residency, outcome, error.code, _ms(started))
-        )
-        log.warning("target %s failed: %s", name, error.code)
+    # -- the two ways to call ------------------------------------------------
 
     async def complete(self, call: ModelCall) -> Completion:
-        last: GatewayError | None = None
+        self._begin(call)
         for name in self._targets:
-            if not self._allowed(name):
-                continue
-            started = time.perf_counter()
-            try:
-                completion = await self._adapters[name].complete(call)
-            except UpstreamError as error:
-                self._failed(name, error, started)
-                last = error
-                continue
-            self.attempts.append(Attempt(name, self._policy.targets[name].residency, "ok", None, _ms(started)))
-            self.answered_by = name
-            return completion
-        raise last or NoTargetAvailable("No target that may receive this request is available.")
+            completion = await self._try_target(name, self._complete_once, call)
+            if completion is not None:
+                return completion
+            if self._expired:
+                break
+        raise self._exhausted()
 
     async def stream(self, call: ModelCall) -> AsyncIterator[Chunk]:
         """Falls back only before the first chunk; after it, a failure ends the stream."""
-        last: GatewayError | None = None
+        self._begin(call)
         for name in self._targets:
-            if not self._allowed(name):
-                continue
-            started = time.perf_counter()
-            upstream = self._adapters[name].stream(call)
-            try:
-                first = await anext(upstream)
-            except StopAsyncIteration:
-                first = Chunk(finish_reason="stop")
-            except UpstreamError as error:
-                self._failed(name, error, started)
-                await upstream.aclose()  # type: ignore[attr-defined]
-                last = error
+            opened = await self._try_target(name, self._open_stream, call)
+            if opened is None:
+                if self._expired:
+                    break
                 continue
             self.answered_by = name
-            attempt = Attempt(name, self._policy.targets[name].residency, "ok")
-            self.attempts.append(attempt)
             try:
-                yield first
-                async for chunk in upstream:
+                yield opened.first
+                async for chunk in opened.upstream:
                     yield chunk
             except UpstreamError as error:
-                attempt.outcome, attempt.error_code = "interrupted", error.code
+                opened.attempt.outcome, opened.attempt.error_code = "interrupted", error.code
+                log.warning("target %s failed mid-stream: %s", name, error.code)
+                await self._record(name, error)
                 raise StreamInterrupted("The upstream failed while streaming the answer.") from None
             finally:
-                attempt.latency_ms = _ms(started)
-                await upstream.aclose()  # type: ignore[attr-defined]
+                opened.attempt.latency_ms = _ms(opened.started)
+                await opened.upstream.aclose()  # type: ignore[attr-defined]
+                await opened.place.aclose()
             return
-        raise last or NoTargetAvailable("No target that may receive this request is available.")
+        raise self._exhausted()
+
+    # -- one target, with retries ----------------------------------------------
+
+    async def _try_target(
+        self, name: str, once: Callable[[str, ModelCall], Awaitable[T]], call: ModelCall
+    ) -> T | None:
+        """``once`` under the retry policy; ``None`` when this target is done without an answer."""
+        retrying = self._res.retry.retrying(
+            name, self._deadline, on_retry=lambda _: self._res.note_retry(name)
+        )
+        try:
+            return await retrying(once, name, call)
+        except _Skipped:
+            return None
+        except Overloaded as error:
+            self._overloaded = error
+            self.attempts.append(Attempt(name, self._residency(name), "not_sent", "overloaded"))
+            return None
+        except UpstreamError as error:
+            if not isinstance(error, UpstreamUnreachable):
+                self._reached = error
+            return None
+
+    async def _admit(self, name: str) -> Target:
+        """The checks before every attempt; raises ``_Skipped`` when this attempt may not happen."""
+        target = self._policy.targets[name]
+        if not (permitted(self._policy, target, self._level) and name in self._adapters):
+            log.critical(
+                "invariant guard refused target %s for level %s (max_level %s)",
+                name,
+                self._level,
+                self._policy.max_level_of(target),
+            )
+            self.attempts.append(Attempt(name, target.residency, "refused_by_invariant"))
+            raise _Skipped
+        if self._remaining() <= 0:
+            self._expired = True
+            raise _Skipped
+        if not await self._res.breakers.allow(name):
+            self.attempts.append(Attempt(name, target.residency, "breaker_open"))
+            raise _Skipped
+        self._tries[name] = self._tries.get(name, 0) + 1
+        if self._tries[name] == 1:
+            self._res.retry.budget.note_first_attempt(name)
+        return target
+
+    async def _complete_once(self, name: str, call: ModelCall) -> Completion:
+        target = await self._admit(name)
+        async with self._res.bulkheads.slot(name, target.max_in_flight, wait_s=self._remaining()):
+            started = time.perf_counter()
+            try:
+                completion = await self._adapters[name].complete(self._call_for(target, call))
+            except UpstreamError as error:
+                await self._failed(name, error, started)
+                raise
+        self.attempts.append(Attempt(name, target.residency, "ok", None, _ms(started)))
+        await self._res.breakers.record(name, True)
+        self.answered_by = name
+        return completion
+
+    async def _open_stream(self, name: str, call: ModelCall) -> _OpenStream:
+        """Start a stream and wait for its first chunk; the target's place is held until the stream ends."""
+        target = await self._admit(name)
+        place = contextlib.AsyncExitStack()
+        await place.enter_async_context(
+            self._res.bulkheads.slot(name, target.max_in_flight, wait_s=self._remaining())
+        )
+        attempt_call = self._call_for(target, call)
+        first_token_s = min(target.first_token_timeout_s or attempt_call.deadline_s, attempt_call.deadline_s)
+        started = time.perf_counter()
+        upstream = self._adapters[name].stream(attempt_call)
+        try:
+            async with asyncio.timeout(first_token_s):
+                first = await anext(upstream)
+        except StopAsyncIteration:
+            first = Chunk(finish_reason="stop")
+        except BaseException as exc:
+            await upstream.aclose()  # type: ignore[attr-defined]
+            await place.aclose()
+            if isinstance(exc, TimeoutError):
+                error: UpstreamError = UpstreamTimeout(f"target {name} sent no first token in {first_token_s:g} s")
+                await self._failed(name, error, started)
+                raise error from None
+            if isinstance(exc, UpstreamError):
+                await self._failed(name, exc, started)
+            raise
+        attempt = Attempt(name, target.residency, "ok")
+        self.attempts.append(attempt)
+        await self._res.breakers.record(name, True)
+        return _OpenStream(first, upstream, place, attempt, started)
+
+    # -- bookkeeping -----------------------------------------------------------
+
+    def _begin(self, call: ModelCall) -> None:
+        self._deadline = asyncio.get_running_loop().time() + call.deadline_s
+
+    def _remaining(self) -> float:
+        return self._deadline - asyncio.get_running_loop().time()
+
+    def _call_for(self, target: Target, call: ModelCall) -> ModelCall:
+        return dataclasses.replace(call, deadline_s=max(min(target.timeout_s, self._remaining()), 0.001))
+
+    def _residency(self, name: str) -> str:
+        return self._policy.targets[name].residency
+
+    async def _failed(self, name: str, error: UpstreamError, started: float) -> None:
+        if isinstance(error, UpstreamUnreachable):
+            outcome = "not_sent"
+        else:
+            outcome = "timeout" if isinstance(error, UpstreamTimeout) else "error"
+        self.attempts.append(Attempt(name, self._residency(name), outcome, error.code, _ms(started)))
+        log.warning("target %s failed: %s (status %s)", name, error.code, error.upstream_status)
+        await self._record(name, error)
+
+    async def _record(self, name: str, error: UpstreamError) -> None:
+        """A failure counts against the circuit when it says the target is unwell (retryable:
+        connection, timeout, 429, 5xx); a request the upstream rejected shows it is up."""
+        await self._res.breakers.record(name, not error.retryable)
+
+    def _exhausted(self) -> GatewayError:
+        if self._expired or self._remaining() <= 0:
+            return UpstreamTimeout("No permitted target answered before the request's deadline.")
+        last = self._reached
+        if last is not None:
+            status = f" (upstream HTTP {last.upstream_status})" if last.upstream_status else ""
+            if isinstance(last, UpstreamTimeout):
+                return UpstreamTimeout("No permitted target answered in time; the last one timed out.")
+            return UpstreamError(
+                f"No permitted target could answer; the last one failed{status}.",
+                retryable=last.retryable,
+                upstream_status=last.upstream_status,
+            )
+        if self._overloaded is not None:
+            return Overloaded(
+                "Every permitted target is at its limit of requests in flight; retry shortly.",
+                headers=self._overloaded.headers,
+            )
+        return NoTargetAvailable("No target that may receive this request is available. Nothing was sent.")
 
 
 def _ms(started: float) -> float:

@@ -142,6 +142,17 @@ class UpstreamTimeout(UpstreamError):
     code = "upstream_timeout"
 
 
+class UpstreamUnreachable(UpstreamError):
+    """No connection to the upstream could be opened: nothing was sent to it.
+
+    Retryable. ``gateway/dispatch.py`` never shows it to a client as such: when
+    every permitted target was unreachable the answer is 503
+    ``no_target_available``.
+    """
+
+    code = "upstream_unreachable"
+
+
 class StreamInterrupted(UpstreamError):
     """An upstream failed after the first chunk had reached the client.
 

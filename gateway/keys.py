@@ -20,7 +20,9 @@ from gateway.config import StaticKey
 from gateway.ledger.schema import api_keys
 from gateway.ledger.store import Database, StoreUnavailable
 
-ROLES = ("user", "finance", "compliance", "admin")
+# user: the data plane; finance: cost reports; compliance: policy (read, reload);
+# monitor: /metrics and readiness details (a scraper's key); admin: everything.
+ROLES = ("user", "finance", "compliance", "monitor", "admin")
 KEY_PREFIX = "vr-"
 
 

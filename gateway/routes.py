@@ -23,6 +23,7 @@ from gateway.errors import (
 )
 from gateway.keys import Principal
 from gateway.ledger.store import StoreUnavailable
+from gateway.logs import current_request_id
 from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
 log = logging.getLogger("gateway.http")
@@ -42,6 +43,11 @@ State = Annotated[GatewayState, Depends(state)]
 
 
 async def principal(request: Request, gateway: State) -> Principal:
+    with gateway.telemetry.stage("auth"):
+        return await _principal(request, gateway)
+
+
+async def _principal(request: Request, gateway: State) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
@@ -70,8 +76,12 @@ def require(*roles: str) -> Any:
     return Depends(check)
 
 
+# Roles per endpoint (docs/security.md); admin passes every check.
+DataPlane = Annotated[Principal, require("user")]
+
+
 @router.post("/v1/chat/completions")
-async def chat_completions(request: Request, gateway: State, caller: Caller) -> Response:
+async def chat_completions(request: Request, gateway: State, caller: DataPlane) -> Response:
     limit = gateway.config.limits.max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -81,7 +91,9 @@ async def chat_completions(request: Request, gateway: State, caller: Caller) -> 
         body += part
         if len(body) > limit:
             raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
-    outcome = await gateway.chat.handle(bytes(body), caller, request.headers.get("cache-control", "").lower())
+    outcome = await gateway.chat.handle(
+        bytes(body), caller, request.headers.get("cache-control", "").lower(), request_id=current_request_id()
+    )
     if outcome.stream is not None:
         headers = {**outcome.headers, "cache-control": "no-cache", "x-accel-buffering": "no"}
         return StreamingResponse(outcome.stream, media_type="text/event-stream", headers=headers)
@@ -89,7 +101,7 @@ async def chat_completions(request: Request, gateway: State, caller: Caller) -> 
 
 
 @router.get("/v1/models")
-async def list_models(gateway: State, caller: Caller) -> Response:
+async def list_models(gateway: State, caller: DataPlane) -> Response:
     policy = gateway.policy.current.policy
     data = [
         {"id": name, "object": "model", "created": 0, "owned_by": policy.name, "tier": model.tier}
@@ -108,7 +120,10 @@ async def healthz() -> Response:
 async def readyz(gateway: State, caller: Caller) -> Response:
     targets = await gateway.targets.readiness()
     database = await asyncio.to_thread(gateway.db.ping)
-    unavailable = gateway.targets.unavailable(gateway.policy.current.policy)
+    policy = gateway.policy.current.policy
+    circuits = await gateway.resilience.breakers.states(policy.targets)  # open circuits: not used, not unready
+    unavailable = {**await gateway.resilience.unavailable(policy.targets), **gateway.targets.unavailable(policy)}
+    cache = await gateway.chat.cache.readiness()  # "degraded" never makes the gateway unready
     ready = gateway.ready and database and any(targets.values())
     body = {
         "status": "ready" if ready else "not_ready",
@@ -116,13 +131,25 @@ async def readyz(gateway: State, caller: Caller) -> Response:
         "targets": {name: "ready" if ok else "not_ready" for name, ok in targets.items()}
         | {name: f"unavailable: {why}" for name, why in unavailable.items()},
         "ledger_pending": gateway.ledger.pending,
+        "ledger_spooled": gateway.ledger.spooled,
+        "circuits": {name: view.state.value for name, view in circuits.items()},
+        "shared_state": await gateway.resilience.shared_state(),  # redis for limits and circuits
+        "cache": cache,
         "policy_version": gateway.policy.current.version,
     }
+    if not caller.has_role("monitor"):  # target names and reasons are for operators
+        body = {"status": body["status"], "policy_version": body["policy_version"]}
     return ORJSONResponse(body, status_code=200 if ready else 503)
 
 
-@router.get("/metrics")
-async def metrics(gateway: State, caller: Caller) -> Response:
+@router.get("/openapi.json", include_in_schema=False)
+async def openapi(request: Request, caller: Caller) -> Response:
+    return ORJSONResponse(request.app.openapi())
+
+
+@router.get("/metrics", dependencies=[require("monitor", "admin")])
+async def metrics(gateway: State) -> Response:
+    await gateway.resilience.breakers.states(gateway.policy.current.policy.targets)  # circuits as of now
     return Response(gateway.metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
 

@@ -1,20 +1,21 @@
 """The request path, in one straight function.
 
     request -> auth -> classify -> decide -> cache -> call target
-            (fallbacks, invariant) -> ledger -> response
+            (fallbacks, invariant) -> ledger + audit -> response
 
 ``ChatService.handle`` is that path. Authentication happens in the HTTP layer
 (``routes.py``); everything after it is here. Every accepted request leaves one
-ledger row, whatever happens to it.
+ledger row, whatever happens to it; the observers (metrics, the audit trail)
+see the same row and its attempts. Each stage is a span (``gateway/telemetry.py``).
 """
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -23,8 +24,9 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from adapters.base import Chunk, Completion, ModelCall, Usage
-from gateway.cache import CachedAnswer, ResponseCache, cache_key, deterministic
+from adapters.base import Chunk, Completion, ModelCall, Usage, merge_tool_call_delta
+from gateway.budget import Admission, BudgetKeeper
+from gateway.cache import AnswerCache, CachedAnswer, deterministic, scope_for
 from gateway.classify.base import Classification, Classifier, PolicyRecognizer
 from gateway.classify.extract import extract_texts
 from gateway.dispatch import TargetChain
@@ -38,15 +40,24 @@ from gateway.errors import (
     PolicyDenied,
 )
 from gateway.keys import Principal
+from gateway.ledger.charge import UsageSource, charge, estimate_request
 from gateway.ledger.writer import LedgerWriter
 from gateway.policy.engine import Decision, Facts, decide, estimate_input_tokens
 from gateway.policy.explain import recognizers_of
 from gateway.policy.loader import LoadedPolicy
+from gateway.policy.model import Policy
 from gateway.pricing import Pricer
 from gateway.protocol import ChatCompletionRequest, chunk_body, completion_body
+from gateway.resilience import Resilience
 from gateway.targets import TargetPool
+from gateway.telemetry import Telemetry
+from gateway.tokens import TokenCounter
 
 log = logging.getLogger("gateway.serving")
+
+# Called once per accepted request with its finished ledger row and its attempts
+# (``gateway.dispatch.Attempt``): metrics and the audit trail. Must not block or raise.
+Observer = Callable[[Mapping[str, Any], Sequence[Any]], None]
 
 
 @dataclass(slots=True)
@@ -66,6 +77,9 @@ class _Record:
     principal: Principal
     started: float
     row: dict[str, Any] = field(default_factory=dict)
+    attempts: list[Any] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)  # in memory only: to count tokens
+    admission: Admission | None = None  # the team budget's reservation, settled in _finish
 
 
 class ChatService:
@@ -75,26 +89,36 @@ class ChatService:
         policy: Any,  # PolicyHolder: ``.current`` is the LoadedPolicy in force
         classifier: Classifier,
         targets: TargetPool,
-        cache: ResponseCache,
-        cache_secret: bytes,
+        cache: AnswerCache,
         ledger: LedgerWriter,
         pricer: Pricer,
         max_messages: int,
         deadline_s: float,
+        telemetry: Telemetry | None = None,
+        observers: Sequence[Observer] = (),
+        budgets: BudgetKeeper | None = None,
+        tokens: TokenCounter | None = None,
+        resilience: Resilience | None = None,
     ) -> None:
         self._policy = policy
+        self._telemetry = telemetry or Telemetry()
+        self._observers = tuple(observers)
         self.classifier = classifier
         self._targets = targets
-        self._cache = cache
-        self._cache_secret = cache_secret
+        self.cache = cache
         self._ledger = ledger
         self._pricer = pricer
         self._max_messages = max_messages
         self._deadline_s = deadline_s
         self._recognizers: dict[str, tuple[PolicyRecognizer, ...]] = {}
+        self.budgets = budgets or BudgetKeeper()
+        self._tokens = tokens or TokenCounter()
+        self.resilience = resilience or Resilience()  # rate limits, breakers, retries, backpressure
 
-    async def handle(self, raw: bytes, principal: Principal, cache_control: str = "") -> Outcome:
-        request_id = secrets.token_hex(12)
+    async def handle(
+        self, raw: bytes, principal: Principal, cache_control: str = "", *, request_id: str | None = None
+    ) -> Outcome:
+        request_id = request_id or secrets.token_hex(12)
         record = _Record(request_id, principal, time.perf_counter())
         loaded: LoadedPolicy = self._policy.current
         try:
@@ -104,6 +128,12 @@ class ChatService:
             if record.row:  # accepted: the ledger keeps it
                 self._finish(record, outcome=error.code, status=error.status, error_code=error.code)
             raise
+        except Exception:
+            # A bug, not a client error: the client gets a generic 500, the
+            # accepted request still gets its ledger row.
+            if record.row:
+                self._finish(record, outcome="internal_error", status=500, error_code="internal_error")
+            raise
 
     async def _handle(
         self, raw: bytes, principal: Principal, cache_control: str, record: _Record, loaded: LoadedPolicy
@@ -111,19 +141,25 @@ class ChatService:
         request, payload = self._parse(raw)
         policy = loaded.policy
         if request.model not in policy.models or not principal.may_use(request.model):
-            raise ModelNotFound(f"The model {request.model!r} does not exist or is not available to this key.",
+            raise ModelNotFound("The requested model does not exist or is not available to this key.",
                                 param="model")
 
-        classification = await self._classify(payload, loaded)
+        estimated_tokens = estimate_input_tokens(payload.get("messages", []))
+        await self.resilience.limits.admit(principal.key_id, principal.team, estimated_tokens)  # 429 before work
+
+        with self._telemetry.stage("classify"):
+            classification = await self._classify(payload, loaded)
         facts = Facts(
             model=request.model,
             entity_types=classification.entity_types,
             classifier_error=classification.error,
             team=principal.team,
-            estimated_input_tokens=estimate_input_tokens(payload.get("messages", [])),
-            unavailable=self._targets.unavailable(policy),
+            estimated_input_tokens=estimated_tokens,
+            unavailable={**await self.resilience.unavailable(policy.targets), **self._targets.unavailable(policy)},
         )
-        decision = decide(policy, facts)
+        with self._telemetry.stage("decide"):
+            decision = decide(policy, facts)
+        facts, decision = await self._budget(record, request, policy, facts, decision)
         self._start_record(record, request, loaded, facts, decision)
 
         if decision.deny is not None:
@@ -138,25 +174,31 @@ class ChatService:
             deadline_s=decision.deadline_s or self._deadline_s,
             request_id=record.request_id,
         )
+        record.messages = call.messages
         key = self._cache_key(decision, loaded, principal, request, call, cache_control)
         if key is not None and "no-cache" not in cache_control:
-            cached = await self._cache.get(key)
-            if cached is not None:
-                return self._answer_from_cache(record, request, decision, loaded, CachedAnswer.loads(cached))
+            with self._telemetry.stage("cache"):
+                found = await self.cache.lookup(key)
+            if found.answer is not None and found.answer.target in policy.targets:
+                return self._answer_from_cache(record, request, decision, loaded, found.answer)
+            if found.status == "skip":  # the store is failing: neither read nor write it
+                key = None
         record.row["cache_status"] = "miss" if key is not None else "skip"
 
-        chain = TargetChain(policy, decision.level, decision.targets, self._targets.adapters)
+        adapters = self._telemetry.traced(self._targets.adapters, policy)
+        chain = TargetChain(policy, decision.level, decision.targets, adapters, self.resilience)
         if request.stream:
-            return await self._stream(record, request, decision, loaded, chain, call, key)
+            store_key = None if "no-store" in cache_control else key
+            return await self._stream(record, request, decision, loaded, chain, call, store_key)
         try:
-            async with asyncio.timeout(call.deadline_s):
-                completion = await chain.complete(call)
+            completion = await chain.complete(call)  # the chain keeps the deadline: 504 when it passes
         finally:
             self._note_attempts(record, chain)
         assert chain.answered_by is not None
         if key is not None and "no-store" not in cache_control and decision.cache is not None:
-            await self._cache.set(key, CachedAnswer(chain.answered_by, completion).dumps(), decision.cache.ttl_s)
-        cost = self._settle(record, loaded, chain.answered_by, completion.usage)
+            await self.cache.store(key, CachedAnswer(chain.answered_by, completion), decision.cache.ttl_s)
+        usage = self._usage(record, chain.answered_by, completion.usage, completion.content, completion.tool_calls)
+        cost = self._settle(record, loaded, chain.answered_by, usage)
         headers = self._headers(record, decision, loaded, chain.answered_by, chain.failed_attempts)
         headers["x-gateway-cost-usd"] = f"{cost:.8f}"
         self._finish(record, outcome="ok", status=200)
@@ -210,13 +252,14 @@ class ChatService:
             return None
         if not settings.nondeterministic and not deterministic(call.params):
             return None
-        scope = "org" if settings.scope == "organisation" else f"team:{principal.team}"
-        return cache_key(
-            self._cache_secret,
-            scope=scope,
+        policy = loaded.policy
+        route = next(r for r in policy.routes if r.name == decision.route)
+        return self.cache.key(
+            scope=scope_for(settings.scope, team=principal.team, level=decision.level, lowest_level=policy.levels[0]),
             policy_version=loaded.version,
             route=decision.route,
-            targets=decision.targets,
+            targets=route.targets or (),  # as configured: a target going down does not empty the cache
+            level=decision.level,
             model=request.model,
             messages=call.messages,
             params=call.params,
@@ -235,10 +278,14 @@ class ChatService:
         record.row.update(target=cached.target, residency=target.residency if target else None)
         headers = self._headers(record, decision, loaded, cached.target, 0)
         headers["x-gateway-cost-usd"] = "0.00000000"
-        record.row.update(
-            prompt_tokens=cached.completion.usage.prompt_tokens,
-            completion_tokens=cached.completion.usage.completion_tokens,
-        )
+        # The same columns as an answered row (one shape for every ledger batch), then: it cost
+        # nothing, and saved what the cached usage costs at the original target's prices.
+        charged = charge(
+            self._pricer, loaded.policy.targets[cached.target], cached.completion.usage, "cache",
+            loaded.policy.reference_model,
+        )  # fmt: skip
+        record.row.update(target_model=loaded.policy.targets[cached.target].model, **charged.row())
+        record.row.update(cost_usd=Decimal(0), cache_saved_usd=charged.cost)
         self._finish(record, outcome="ok", status=200)
         if request.stream:
             return Outcome(headers, stream=_replay(record.request_id, request, cached.completion))
@@ -256,8 +303,7 @@ class ChatService:
     ) -> Outcome:
         chunks = chain.stream(call)
         try:
-            async with asyncio.timeout(call.deadline_s):
-                first = await anext(chunks)
+            first = await anext(chunks)  # the chain keeps the deadline, until the stream's last chunk
         except BaseException:
             self._note_attempts(record, chain)
             await chunks.aclose()  # type: ignore[attr-defined]
@@ -283,6 +329,7 @@ class ChatService:
         created = int(time.time())
         rid, model = record.request_id, request.model
         parts: list[str] = []
+        tool_calls: dict[int, dict[str, Any]] = {}
         usage: Usage | None = None
         finish: str | None = None
         outcome, status, error_code = "client_disconnected", 499, None
@@ -297,6 +344,8 @@ class ChatService:
                         delta["content"] = chunk.content
                     if chunk.tool_calls:
                         delta["tool_calls"] = chunk.tool_calls
+                        for call_delta in chunk.tool_calls:
+                            merge_tool_call_delta(tool_calls, call_delta)
                     yield _sse_line(chunk_body(rid, model, created, delta=delta))
                 if chunk.usage is not None:
                     usage = chunk.usage
@@ -304,21 +353,24 @@ class ChatService:
                     finish = chunk.finish_reason
                 chunk = await anext(chunks, None)
             yield _sse_line(chunk_body(rid, model, created, finish_reason=finish or "stop"))
-            usage = usage or Usage(completion_tokens=_estimate_text_tokens("".join(parts)))
+            usage = self._usage(record, chain.answered_by, usage, "".join(parts), tool_calls.values())
             if include_usage:
                 yield _sse_line(chunk_body(rid, model, created, usage=usage, with_choice=False))
             yield b"data: [DONE]\n\n"
             outcome, status = "ok", 200
-            if key is not None and decision.cache is not None and chain.answered_by is not None:
-                answer = Completion("".join(parts), finish or "stop", usage)
-                await self._cache.set(key, CachedAnswer(chain.answered_by, answer).dumps(), decision.cache.ttl_s)
+            # Only a stream that ran to its end with a finish reason is cached; a cut
+            # or failed one raised above, a client that left stopped us at a yield.
+            if key is not None and decision.cache is not None and chain.answered_by is not None and finish:
+                text = "".join(parts) if parts or not tool_calls else None
+                answer = Completion(text, finish, usage, [tool_calls[i] for i in sorted(tool_calls)] or None)
+                await self.cache.store(key, CachedAnswer(chain.answered_by, answer), decision.cache.ttl_s)
         except GatewayError as error:
             outcome, status, error_code = "stream_interrupted", error.status, error.code
             yield _sse_line(error.body())
         finally:
             await chunks.aclose()  # type: ignore[attr-defined]
             self._note_attempts(record, chain)
-            produced = usage or Usage(completion_tokens=_estimate_text_tokens("".join(parts)))
+            produced = self._usage(record, chain.answered_by, usage, "".join(parts), tool_calls.values())
             if chain.answered_by is not None:
                 self._settle(record, loaded, chain.answered_by, produced)
             self._finish(record, outcome=outcome, status=status, error_code=error_code)
@@ -343,11 +395,13 @@ class ChatService:
             estimated_input_tokens=facts.estimated_input_tokens,
             stream=request.stream,
             cache_status="skip",
+            cache_saved_usd=None,
             attempts=0,
             attempt_log="",
         )
 
     def _note_attempts(self, record: _Record, chain: TargetChain) -> None:
+        record.attempts = list(chain.attempts)
         record.row["attempts"] = len(chain.attempts)
         record.row["attempt_log"] = " ".join(a.summary() for a in chain.attempts)
         if chain.answered_by is not None:
@@ -355,22 +409,45 @@ class ChatService:
             record.row["target"] = chain.answered_by
             record.row["residency"] = target.residency if target is not None else None
 
+    async def _budget(
+        self, record: _Record, request: ChatCompletionRequest, policy: Policy, facts: Facts, decision: Decision
+    ) -> tuple[Facts, Decision]:
+        """Before any call: reserve the request's estimated cost on its team's budget
+        (``gateway/budget.py``); over budget, decide again with ``over_budget``."""
+        if decision.deny is not None or not decision.targets or not any(b.team == facts.team for b in policy.budgets):
+            return facts, decision
+        targets = [policy.targets[name] for name in decision.targets]
+        max_output = request.max_completion_tokens or request.max_tokens
+        estimate = estimate_request(self._pricer, self._tokens, targets, request.wire_messages(), max_output)
+        record.admission = await self.budgets.admit(policy, facts.team, estimate)
+        if not record.admission.over:
+            return facts, decision
+        facts = dataclasses.replace(facts, over_budget=True)
+        return facts, decide(policy, facts)
+
+    def _usage(
+        self,
+        record: _Record,
+        target_name: str | None,
+        reported: Usage | None,
+        text: str | None,
+        tool_calls: Iterable[Mapping[str, Any]] | None,
+    ) -> Usage:
+        """The upstream's usage report; without one (some streams, a client that left
+        before it came), the prompt and what was produced, counted with the model's tokenizer."""
+        if reported is not None and reported.total_tokens > 0:
+            return reported
+        target = self._policy.current.policy.targets.get(target_name or "")
+        record.row["usage_source"] = "counted"
+        return self._tokens.usage(target.model if target else "", record.messages, text or "", tool_calls or ())
+
     def _settle(self, record: _Record, loaded: LoadedPolicy, target_name: str, usage: Usage) -> Decimal:
+        """Price the answering target's usage (``gateway/ledger/charge.py``) onto the row."""
         target = loaded.policy.targets[target_name]
-        price = self._pricer.price(target)
-        cost = price.cost(usage) if price is not None else Decimal(0)
-        reference = self._pricer.reference(loaded.policy.reference_model)
-        record.row.update(
-            target_model=target.model,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            cached_prompt_tokens=usage.cached_prompt_tokens,
-            cost_usd=cost,
-            reference_cost_usd=reference.cost(usage) if reference is not None else None,
-            price_input_per_m=price.input if price is not None else None,
-            price_output_per_m=price.output if price is not None else None,
-        )
-        return cost
+        source: UsageSource = "counted" if record.row.get("usage_source") == "counted" else "upstream"
+        charged = charge(self._pricer, target, usage, source, loaded.policy.reference_model)
+        record.row.update(target_model=target.model, **charged.row())
+        return charged.cost
 
     def _finish(self, record: _Record, *, outcome: str, status: int, error_code: str | None = None) -> None:
         record.row.update(
@@ -379,7 +456,19 @@ class ChatService:
             error_code=error_code,
             latency_ms=(time.perf_counter() - record.started) * 1000,
         )
-        self._ledger.record(dict(record.row))
+        self.budgets.settle(record.admission, record.row.get("cost_usd") or Decimal(0))
+        used = int(record.row.get("prompt_tokens") or 0) + int(record.row.get("completion_tokens") or 0)
+        self.resilience.limits.charge(  # tokens beyond the estimate admitted: counted against the rate limit
+            record.principal.key_id, record.principal.team, used - int(record.row.get("estimated_input_tokens") or 0)
+        )
+        self._telemetry.annotate(record.row, record.attempts)
+        with self._telemetry.stage("ledger"):
+            self._ledger.record(dict(record.row))
+            for observe in self._observers:
+                try:
+                    observe(record.row, record.attempts)
+                except Exception:  # evidence must never break an answer; logged loudly
+                    log.exception("a request observer failed (metrics or audit)")
 
     def _headers(
         self, record: _Record, decision: Decision, loaded: LoadedPolicy, target: str, fallbacks: int
@@ -401,6 +490,9 @@ async def _replay(request_id: str, request: ChatCompletionRequest, completion: C
     yield _sse_line(chunk_body(request_id, request.model, created, delta={"role": "assistant", "content": ""}))
     if completion.content:
         yield _sse_line(chunk_body(request_id, request.model, created, delta={"content": completion.content}))
+    if completion.tool_calls:
+        deltas = [{"index": i, **call} for i, call in enumerate(completion.tool_calls)]
+        yield _sse_line(chunk_body(request_id, request.model, created, delta={"tool_calls": deltas}))
     yield _sse_line(chunk_body(request_id, request.model, created, finish_reason=completion.finish_reason))
     if request.stream_options and request.stream_options.include_usage:
         yield _sse_line(chunk_body(request_id, request.model, created, usage=completion.usage, with_choice=False))
@@ -409,10 +501,6 @@ async def _replay(request_id: str, request: ChatCompletionRequest, completion: C
 
 def _sse_line(body: Mapping[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(body) + b"\n\n"
-
-
-def _estimate_text_tokens(text: str) -> int:
-    return (len(text) + 3) // 4
 
 
 def _validation_param(exc: ValidationError) -> str | None:

@@ -36,11 +36,15 @@ def build_adapter(model_cache: Path) -> AdapterFactory:
 
             assert target.api_base is not None
             key = os.environ.get(target.api_key_env) if target.api_key_env else None
-            return OpenAICompatibleAdapter(target.api_base, target.model, api_key=key, timeout_s=target.timeout_s)
+            return OpenAICompatibleAdapter(
+                target.api_base, target.model, api_key=key, timeout_s=target.timeout_s,
+                connect_timeout_s=target.connect_timeout_s,
+            )
         from adapters.litellm_client import LiteLLMAdapter
 
         return LiteLLMAdapter(
-            target.model, api_key_env=target.api_key_env, api_base=target.api_base, timeout_s=target.timeout_s
+            target.model, api_key_env=target.api_key_env, api_base=target.api_base, timeout_s=target.timeout_s,
+            connect_timeout_s=target.connect_timeout_s,
         )
 
     return factory

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from gateway.cli import keys, models, serve
+from gateway.cli import audit, keys, models, report, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +16,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(sub)
     keys.register(sub)
     models.register(sub)
+    audit.register(sub)
+    report.register(sub)
     try:
         from gateway.cli import policy
     except ImportError:  # pragma: no cover - during bootstrap only

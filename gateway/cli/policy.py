@@ -13,7 +13,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -57,6 +57,12 @@ def register(sub: Any) -> None:
     explain.add_argument("--model", help="the virtual model (default: the request's, else the policy's first)")
     explain.add_argument("--unavailable", action="append", default=[], metavar="TARGET", help="treat as down")
     explain.add_argument("--over-budget", action="store_true", help="the team's budget is spent")
+    explain.add_argument(
+        "--live", action="store_true",
+        help="also treat targets whose circuit breaker is open now as down (read from the redis_url of --config "
+        "or REDIS_URL, which the gateway replicas share)",
+    )
+    explain.add_argument("--config", help="operator configuration file, for --live (or GATEWAY_CONFIG)")
     explain.set_defaults(handler=explain_command)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of policy files, for editors")
@@ -226,9 +232,31 @@ def explain_command(args: argparse.Namespace, classifier: Classifier | None = No
         return 1
     classifier = classifier or build_classifier()
     unavailable = dict.fromkeys(args.unavailable, "marked unavailable on the command line")
+    if getattr(args, "live", False):
+        live = _live_circuits(args, loaded.policy.targets)
+        if live is None:
+            return 1
+        unavailable = {**live, **unavailable}
     result = asyncio.run(explain(loaded, request, args.team, args.model, classifier, unavailable, args.over_budget))
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
+
+
+def _live_circuits(args: argparse.Namespace, targets: Iterable[str]) -> dict[str, str] | None:
+    """Open circuits from the replicas' Redis, or ``None`` (an error printed) when they cannot be read."""
+    from gateway.cli.common import config_from
+    from gateway.resilience import SharedStateUnavailable, open_circuits
+
+    config = config_from(args)
+    if not config.redis_url:
+        print("error: --live reads circuit breakers from Redis: set redis_url (--config) or REDIS_URL; without "
+              "Redis each gateway keeps its own, shown by its /readyz", file=sys.stderr)
+        return None
+    try:
+        return asyncio.run(open_circuits(config.redis_url, config.resilience, list(targets)))
+    except SharedStateUnavailable as exc:
+        print(f"error: cannot read the circuit breakers: {exc}", file=sys.stderr)
+        return None
 
 
 # -- schema ---------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from typing import Any
@@ -12,6 +11,7 @@ import orjson
 
 from gateway.cli.common import add_config_args, config_from
 from gateway.config import load_config
+from gateway.logs import configure_logging
 
 _OVERRIDES_ENV = "GATEWAY_SERVE_OVERRIDES"
 
@@ -49,7 +49,7 @@ def _serve(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         print(exc, file=sys.stderr)
         return 1
-    logging.basicConfig(level=config.telemetry.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(config.telemetry.log_level)  # JSON lines; see gateway/logs.py for what is withheld
     if config.dev_key:
         db = Database(config.database_url)
         db.create_schema()
@@ -69,9 +69,11 @@ def _serve(args: argparse.Namespace) -> int:
         port=config.port,
         workers=config.workers,
         log_level=config.telemetry.log_level.lower(),
+        log_config=None,  # keep the JSON handler (uvicorn would install its own)
+        access_log=False,  # raw paths may carry anything: gateway.access logs route templates instead
         loop="uvloop",
         http="httptools",
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=config.resilience.shutdown_grace_s,  # SIGTERM: in-flight requests finish
     )
     return 0
 
@@ -82,4 +84,5 @@ def app_from_environment() -> Any:
     raw = orjson.loads(os.environ.get(_OVERRIDES_ENV, "{}"))
     path = raw.pop("config", None)
     config = load_config(path, overrides={k: v for k, v in raw.items() if v is not None})
+    configure_logging(config.telemetry.log_level)  # worker processes start with no logging set up
     return create_app(config)

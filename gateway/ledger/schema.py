@@ -1,7 +1,21 @@
 """Tables of the gateway's database: the ledger, API keys and policy versions.
 
+These ``Table`` objects are what the code queries; the database itself is
+created and changed only by the Alembic migrations in ``migrations/`` (a test
+checks that the migrations produce exactly these tables, on SQLite and on
+PostgreSQL). Changing a table here means adding a migration.
+
 The ledger is append-only: one row per accepted request, written once, never
-updated. Entity types are stored as names only, never the values found.
+updated or deleted (the migrations install triggers that refuse both). Entity
+types are stored as names only, never the values found, and no prompt or
+answer text is ever stored.
+
+Money columns are exact decimals with ten places (``Money``). Each row carries
+the prices that produced its cost (``price_*_per_m``: USD per million tokens),
+where they came from (``price_source``), what the same usage would have cost on
+the policy's ``reference_model`` and at which prices, and whether its token
+counts were reported by the upstream or counted by the gateway
+(``usage_source``), so that a later price change never rewrites history.
 """
 
 from __future__ import annotations
@@ -57,6 +71,14 @@ ledger = Table(
     Column("outcome", String(32), nullable=False),
     Column("status_code", Integer, nullable=False),
     Column("error_code", String(64)),
+    # Added by migration 0002 (cost accounting).
+    Column("price_cached_input_per_m", Money),
+    Column("price_source", String(16)),  # policy | table | gpu_hour; NULL: unpriced
+    Column("usage_source", String(16)),  # upstream | counted | cache | none
+    Column("reference_model", String(256)),
+    Column("reference_price_input_per_m", Money),
+    Column("reference_price_output_per_m", Money),
+    Column("cache_saved_usd", Money),  # a cache hit: what the cached answer cost when it was made
 )
 
 api_keys = Table(

@@ -3,20 +3,37 @@
 SQLite (the embedded default) or PostgreSQL, through SQLAlchemy Core. Calls
 here are blocking; the async side reaches them through ``asyncio.to_thread``
 (see ``writer.py``). SQLAlchemy errors are translated here, once, into
-``StoreUnavailable``.
+``StoreUnavailable``. The schema is Alembic's (``migrate.py``): ``create_schema``
+upgrades the database to the newest migration.
+
+Money sums (``money_sum``) are exact on both databases: PostgreSQL adds
+``NUMERIC`` values exactly; SQLite keeps them as 8-byte floats (exact to the
+stored ten places for any one request's cost), so there each value is scaled
+to an integer of 1e-10 USD before it is added, and the sum is scaled back.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, insert, select
+from sqlalchemy import BigInteger, ColumnElement, Engine, cast, create_engine, event, func, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from gateway.ledger.schema import ledger, metadata, policy_versions
+from gateway.ledger import migrate
+from gateway.ledger.schema import ledger, policy_versions
+
+MONEY_PLACES = Decimal("1e-10")
+_MONEY_SCALE = 10**10
+_LEDGER_COLUMNS: Mapping[str, Any] = MappingProxyType(
+    {c.name: c.default.arg if c.default is not None and c.default.is_scalar else None for c in ledger.columns}
+)
+log = logging.getLogger("gateway.ledger")
 
 
 class StoreUnavailable(Exception):
@@ -46,24 +63,48 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
 
     def create_schema(self) -> None:
+        """Upgrade the database to the newest migration (creating it when empty)."""
         try:
-            metadata.create_all(self.engine)
+            migrate.upgrade(self.engine)
         except SQLAlchemyError as exc:
             raise StoreUnavailable(f"cannot prepare the database schema: {type(exc).__name__}") from None
 
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    def team_spend(self, team: str, since: datetime, until: datetime) -> Decimal:
+        """The team's recorded cost in ``[since, until)``, exact."""
+        query = select(money_sum(ledger.c.cost_usd, self.dialect)).where(
+            ledger.c.team == team, ledger.c.ts >= since, ledger.c.ts < until
+        )
+        try:
+            with self.engine.connect() as conn:
+                total = conn.execute(query).scalar()
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(f"ledger read failed: {type(exc).__name__}") from None
+        return money_value(total, self.dialect)
+
     def insert_ledger(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Append rows; a row already present (same request id) is kept as it was."""
+        """Append rows; a row already present (same request id) is kept as it was.
+
+        Rows may name only some columns (a refused request has no prices): each is
+        completed with the columns' defaults, because one batched ``INSERT`` takes
+        its columns from the first row and would otherwise fail, or drop values.
+        """
         if not rows:
             return
+        rows = [_complete(row) for row in rows]
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(ledger), list(rows))
+                conn.execute(insert(ledger), rows)
         except IntegrityError:
             # A retried batch after a lost commit acknowledgement: insert one by one.
             for row in rows:
                 try:
                     with self.engine.begin() as conn:
-                        conn.execute(insert(ledger), [dict(row)])
+                        conn.execute(insert(ledger), [row])
                 except IntegrityError:
                     continue
                 except SQLAlchemyError as exc:
@@ -109,6 +150,31 @@ class Database:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _complete(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Every ledger column, from ``row`` or the column's default; unknown keys are
+    dropped and logged (a producer ahead of the schema must not block the ledger)."""
+    unknown = set(row) - _LEDGER_COLUMNS.keys()
+    if unknown:
+        log.error("ledger row has no column for %s: not stored", ", ".join(sorted(unknown)))
+    return {name: row.get(name, default) for name, default in _LEDGER_COLUMNS.items()}
+
+
+def money_sum(column: Any, dialect: str) -> ColumnElement[Any]:
+    """An exact SQL sum of a ``Money`` column; read its result with ``money_value``."""
+    if dialect == "sqlite":
+        return func.sum(cast(func.round(column * _MONEY_SCALE), BigInteger))
+    return func.sum(column)
+
+
+def money_value(total: Any, dialect: str) -> Decimal:
+    """The ``Decimal`` of a ``money_sum`` result (``NULL``, no rows: zero)."""
+    if total is None:
+        return Decimal(0).quantize(MONEY_PLACES)
+    if dialect == "sqlite":
+        return (Decimal(int(total)) / _MONEY_SCALE).quantize(MONEY_PLACES)
+    return Decimal(total).quantize(MONEY_PLACES)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

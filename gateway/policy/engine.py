@@ -152,7 +152,7 @@ def decide(policy: Policy, facts: Facts) -> Decision:
         if route.deny is not None:
             return outcome(targets=(), excluded=(), deny=route.deny, deny_code="policy_denied")
         if over_budget and budget is not None and budget.on_exceed == "block":
-            deny = f"The monthly budget of team {facts.team!r} is spent."
+            deny = f"The monthly budget of team {facts.team!r} ({budget.monthly_usd:g} USD) is spent."
             return outcome(targets=(), excluded=(), deny=deny, deny_code="budget_exceeded")
         targets, excluded = _targets(policy, route, facts, level, over_budget)
         return outcome(

@@ -113,7 +113,22 @@ class Target(_Strict):
         default=False,
         description="Skip this target (as unavailable) when 'api_key_env' is not set in the environment.",
     )
-    timeout_s: float = Field(default=60.0, gt=0, le=3600, description="Seconds one attempt may take.")
+    timeout_s: float = Field(
+        default=60.0, gt=0, le=3600, description="Seconds one attempt may take, first byte to last (operators)."
+    )
+    connect_timeout_s: float = Field(
+        default=5.0, gt=0, le=600, description="Seconds to open a connection to the upstream (operators)."
+    )
+    first_token_timeout_s: float | None = Field(
+        default=None, gt=0, le=3600,
+        description="Seconds a stream may take to its first chunk before the attempt counts as failed "
+        "and the next target is tried (default: 'timeout_s'; operators).",
+    )
+    max_in_flight: int | None = Field(
+        default=None, ge=1,
+        description="Requests in flight to this target per gateway replica; more wait, then get 503 "
+        "(default: the configuration's resilience.backpressure.max_in_flight; operators).",
+    )
     pricing: Pricing | None = Field(default=None, description="What a request costs, for reports and replay.")
 
     @model_validator(mode="after")
@@ -173,7 +188,9 @@ class RouteCache(_Strict):
     ttl_s: int = Field(default=3600, ge=1, le=30 * 86400, description="Seconds an answer stays cached.")
     max_level: str | None = Field(default=None, description="Never cache above this level (default: internal).")
     scope: Literal["team", "organisation"] = Field(
-        default="team", description="Who may be served a cached answer: the same team, or anyone."
+        default="team",
+        description="Who may be served a cached answer: the same team, or anyone (organisation: only "
+        "with max_level set to the lowest level).",
     )
     nondeterministic: bool = Field(
         default=False, description="Also cache requests with temperature above 0 and no seed."
@@ -345,6 +362,14 @@ def reference_problems(policy: Policy) -> list[tuple[Path, str]]:
                 )
         if route.cache is not None:
             level(route.cache.max_level, ("routes", i, "cache", "max_level"))
+            if route.cache.scope == "organisation" and route.cache.max_level != policy.levels[0]:
+                problems.append(
+                    (
+                        ("routes", i, "cache", "scope"),
+                        "scope 'organisation' shares cached answers between teams, so it is allowed only "
+                        f"for the lowest level: set 'max_level: {policy.levels[0]}' in this route's cache",
+                    )
+                )
         for path, group in groups_with_paths(route.when, ("routes", i, "when")):
             level(group.level_at_least, (*path, "level_at_least"))
             level(group.level_at_most, (*path, "level_at_most"))

@@ -9,6 +9,11 @@ early, so ``max_tokens`` decides every length.
 from __future__ import annotations
 
 import os
+
+# Before torch is first imported (see adapters/transformers_local/__init__.py): spinning
+# OpenMP threads next to the engine thread and the event loop make the real-model tests 5-10x slower.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from pathlib import Path
 
 import pytest

@@ -21,7 +21,7 @@ import pytest
 
 from adapters.base import Adapter, Chunk, ModelCall, Usage
 from adapters.litellm_client import LiteLLMAdapter, load_litellm, price_per_token
-from gateway.errors import UpstreamError, UpstreamTimeout
+from gateway.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
 from tests.upstreams.openai_server import OpenAIUpstream
 
 KEY_ENV = "VAULTROUTE_TEST_CLOSED_API_KEY"
@@ -236,7 +236,7 @@ async def test_connection_refused_is_retryable(up: OpenAIUpstream) -> None:
         port = sock.getsockname()[1]
     adapter = LiteLLMAdapter("openai/m", api_key_env=KEY_ENV, api_base=f"http://127.0.0.1:{port}/v1")
     error = await failure(adapter, streaming=False)
-    assert (type(error), error.retryable, error.upstream_status) == (UpstreamError, True, None)
+    assert (type(error), error.retryable, error.upstream_status) == (UpstreamUnreachable, True, None)
 
 
 # -- litellm stays a per-call client ----------------------------------------------

@@ -14,7 +14,7 @@ import pytest_asyncio
 from adapters.base import Adapter, Chunk, ModelCall, Usage
 from adapters.openai_compatible import OpenAICompatibleAdapter
 from adapters.openai_wire import SSEDecoder, chat_params, retry_after_seconds
-from gateway.errors import Overloaded, UpstreamError, UpstreamTimeout
+from gateway.errors import Overloaded, UpstreamError, UpstreamTimeout, UpstreamUnreachable
 from tests.upstreams.openai_server import MODELS_PATH, OpenAIUpstream
 
 KEY = "sk-onprem-test"
@@ -292,7 +292,7 @@ async def test_connection_refused_is_retryable() -> None:
         assert await adapter.ready() is False
     finally:
         await adapter.close()
-    assert type(caught.value) is UpstreamError
+    assert type(caught.value) is UpstreamUnreachable  # nothing was sent
     assert caught.value.retryable and f"127.0.0.1:{port}" in caught.value.message
 
 

@@ -169,6 +169,53 @@ async def test_concurrent_streams_each_get_their_own_tokens_in_order(
     assert max(batch_sizes) > 1  # they were decoded together
 
 
+@pytest.mark.parametrize("prefill_tokens", [16, 64])
+@pytest.mark.asyncio
+async def test_prompts_prefilled_in_chunks_and_small_groups_give_the_same_answers(
+    tiny_model_dir: Path, prefill_tokens: int
+) -> None:
+    prompts = [[{"role": "user", "content": "Ledger entry " * (1 + 3 * i)}] for i in range(5)]
+    prompts.append([{"role": "user", "content": "The bank approved the loan. " * 40}])  # many chunks
+    whole = TransformersAdapter(tiny_model_dir, max_batch_size=8)
+    small = TransformersAdapter(tiny_model_dir, max_batch_size=8, prefill_tokens=prefill_tokens)
+    await whole.start()
+    await small.start()
+    try:
+        assert max(whole.count_tokens(p) for p in prompts) > 4 * prefill_tokens
+        alone = [await whole.complete(call(p, max_tokens=10, temperature=0)) for p in prompts]
+        # all at once: short prompts are grouped, long ones chunked, rows join a running batch
+        together = await asyncio.gather(*(small.complete(call(p, max_tokens=10, temperature=0)) for p in prompts))
+    finally:
+        await whole.close()
+        await small.close()
+
+    assert [c.content for c in together] == [c.content for c in alone]
+    assert [c.usage for c in together] == [c.usage for c in alone]
+
+
+@pytest.mark.asyncio
+async def test_a_long_prompt_is_prefilled_between_the_decoding_steps_of_running_streams(
+    tiny_model_dir: Path,
+) -> None:
+    chunked = TransformersAdapter(tiny_model_dir, max_batch_size=4, prefill_tokens=32)
+    await chunked.start()
+    try:
+        busy = chunked.stream(call(max_tokens=8000, temperature=0))
+        await anext(busy)
+        long_prompt = [{"role": "user", "content": "The bank approved the loan. " * 40}]
+        chunks = -(-chunked.count_tokens(long_prompt) // 32)
+        steps = chunked.decode_steps
+        first = await anext(chunked.stream(call(long_prompt, max_tokens=3, temperature=0)))
+        steps_meanwhile = chunked.decode_steps - steps
+        await busy.aclose()
+    finally:
+        await chunked.close()
+
+    assert first.content
+    assert chunks > 4
+    assert steps_meanwhile >= chunks - 1  # the running stream kept getting tokens between the chunks
+
+
 @pytest.mark.asyncio
 async def test_cancelling_a_stream_stops_its_generation_and_frees_the_engine(
     serial_adapter: TransformersAdapter,
@@ -218,6 +265,30 @@ async def test_a_full_queue_raises_overloaded_with_retry_after(
     await running.aclose()
     assert (await asyncio.wait_for(waiter, timeout=10)).content is not None
     await waiting.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_failing_model_step_fails_its_requests_and_the_engine_goes_on(
+    adapter: TransformersAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from transformers import LlamaForCausalLM
+
+    forward = LlamaForCausalLM.forward
+    armed = [True]
+
+    def fails_once(self: LlamaForCausalLM, *args: Any, **kwargs: Any) -> Any:
+        if armed.pop() if armed else False:
+            raise RuntimeError("CUDA out of memory")
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(LlamaForCausalLM, "forward", fails_once)
+    with pytest.raises(UpstreamError) as failed:
+        await adapter.complete(ModelCall(messages=QUESTION, params={"max_tokens": 4}, deadline_s=30))
+
+    assert not isinstance(failed.value, UpstreamTimeout)  # told at once, not left waiting
+    assert "out of memory" not in failed.value.message
+    assert (await adapter.complete(call(max_tokens=4))).usage.completion_tokens == 4
+    assert await adapter.ready()
 
 
 @pytest.mark.asyncio
@@ -322,6 +393,28 @@ async def test_real_smollm2_answers_the_capital_of_france(model_cache_dir: Path)
     assert chunks[-1].usage is not None
     assert chunks[-1].usage.prompt_tokens > 20  # the template's system prompt included
     assert resolve_model("smollm2-135m-instruct", model_cache_dir) == path  # converted once
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_real_smollm2_answers_the_same_when_its_prompt_is_prefilled_in_chunks(model_cache_dir: Path) -> None:
+    # The tiny random model hardly looks at positions; a real one repeats itself when they are wrong.
+    report = "Deposits grew by four percent while loans to small businesses rose. " * 12
+    question = [{"role": "user", "content": report + "Summarise the report in one sentence."}]
+    path = resolve_model("smollm2-135m-instruct", model_cache_dir)
+    answers = []
+    for prefill_tokens in (None, 64):
+        real = TransformersAdapter(path, prefill_tokens=prefill_tokens)
+        await real.start()
+        try:
+            assert real.count_tokens(question) > 3 * 64
+            answers.append(await real.complete(call(question, temperature=0, max_tokens=24)))
+        finally:
+            await real.close()
+
+    whole, chunked = answers
+    assert chunked.content == whole.content
+    assert "report" in (whole.content or "").lower()  # an answer about the prompt, not a stutter
 
 
 @pytest.mark.asyncio

@@ -108,3 +108,23 @@ async def test_writer_keeps_rows_while_the_database_is_down(db: Database, monkey
     await writer.close()
     assert writer.pending == 0
     assert sorted(r["request_id"] for r in db.ledger_rows()) == [f"r{i}" for i in range(5)]
+
+
+def test_money_sums_are_exact_on_both_databases(db: Database) -> None:
+    """SQLite keeps money as floats: a naive SUM drifts; ``team_spend`` must not."""
+    now = datetime.now(UTC)
+    amounts = [Decimal("0.1000000001"), Decimal("0.2000000002"), Decimal("12345.6789012345")] * 40
+    db.insert_ledger([row(f"m{i}", cost_usd=a, ts=now) for i, a in enumerate(amounts)])
+    db.insert_ledger([row("other", team="research", cost_usd=Decimal(5), ts=now)])
+    spent = db.team_spend("payments", now - timedelta(days=1), now + timedelta(days=1))
+    assert spent == sum(amounts) == Decimal("493839.1560493920")
+    assert db.team_spend("nobody", now - timedelta(days=1), now + timedelta(days=1)) == 0
+
+
+def test_a_batch_of_rows_of_different_shapes_is_stored_whole(db: Database) -> None:
+    """A refused request has no prices; an answered one has: one batch holds both."""
+    db.insert_ledger([row("refused"), row("answered", price_input_per_m=Decimal("0.15"), usage_source="upstream")])
+    db.insert_ledger([row("answered2", usage_source="counted"), row("bare", not_a_column="x")])
+    rows = {r["request_id"]: r for r in db.ledger_rows()}
+    assert rows["answered"]["price_input_per_m"] == Decimal("0.15") and rows["refused"]["price_input_per_m"] is None
+    assert rows["answered2"]["usage_source"] == "counted" and rows["bare"]["attempts"] == 0

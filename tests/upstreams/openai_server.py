@@ -94,6 +94,7 @@ class OpenAIUpstream:
         self._faults: list[_Fault] = []
         self._initial_reply = self._reply = reply or Reply()
         self._stream_delay_s = 0.0
+        self._stream_usage = True
         self._unfinished_bodies = 0
         app = Starlette(
             routes=[
@@ -167,6 +168,11 @@ class OpenAIUpstream:
         with self._lock:
             self._stream_delay_s = delay_s
 
+    def stream_usage(self, enabled: bool) -> None:
+        """Whether streams honour ``stream_options.include_usage`` (some servers never send usage)."""
+        with self._lock:
+            self._stream_usage = enabled
+
     def reset(self) -> None:
         """Forget requests and faults; back to the first reply and full speed."""
         with self._lock:
@@ -174,6 +180,7 @@ class OpenAIUpstream:
             self._faults.clear()
             self._reply = self._initial_reply
             self._stream_delay_s = 0.0
+            self._stream_usage = True
             self._unfinished_bodies = 0
 
     def clear_faults(self) -> None:
@@ -268,11 +275,11 @@ class OpenAIUpstream:
         if early is not None:
             return early
         with self._lock:
-            reply, delay = self._reply, self._stream_delay_s
+            reply, delay, stream_usage = self._reply, self._stream_delay_s, self._stream_usage
         transport = transport_of(request.scope)
         if body.get("stream"):
             options = body.get("stream_options") or {}
-            frames = sse_frames(body["model"], reply, bool(options.get("include_usage")))
+            frames = sse_frames(body["model"], reply, stream_usage and bool(options.get("include_usage")))
             if fault is not None and fault.kind == "malformed":
                 frames[0] = b"data: " + MALFORMED_BODY + b"\n\n"
             return StreamingResponse(self._send(frames, fault, transport, delay), media_type="text/event-stream")

@@ -1,0 +1,147 @@
+"""One audit record: the facts of one decision, masked, and how it is chained.
+
+A record holds the request id, the decision time, the key id (never the key),
+the team, the virtual model, the level, the entity *types* found (never their
+values), the classifier error if any, the route, the policy version, the
+outcome, the cache result, the target that answered and every target
+attempted with its residency and outcome.
+
+Chaining: the stored ``body`` is the canonical JSON (sorted keys, no spaces)
+of the record's facts plus its sequence number ``seq`` and ``prev``, the hash
+of the record before it (``GENESIS`` for the first). The record's ``hash`` is
+the SHA-256 of ``body``. Changing any fact, removing a record or moving one
+breaks a hash or a link that ``verify`` checks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+GENESIS = "0" * 64
+# Attempt outcomes that mean nothing was sent to the target. Any other outcome
+# (including one added later) counts as the content having reached it: an
+# unknown outcome errs towards reporting exposure, never towards hiding it.
+NOT_SENT = frozenset({"refused_by_invariant", "skipped", "breaker_open", "not_sent"})
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptFact:
+    """One try at one target: where it was (residency) and how it ended."""
+
+    target: str
+    residency: str
+    outcome: str
+    error_code: str | None = None
+
+    @property
+    def sent(self) -> bool:
+        return self.outcome not in NOT_SENT
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "residency": self.residency, "outcome": self.outcome,
+                "error_code": self.error_code}
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """The facts of one decision; see the module docstring."""
+
+    request_id: str
+    ts: datetime
+    key_id: str
+    team: str
+    model: str
+    level: str
+    policy_version: str
+    outcome: str
+    status_code: int
+    entity_types: tuple[str, ...] = ()
+    classifier_error: str | None = None
+    route: str | None = None
+    cache: str = "skip"
+    target: str | None = None
+    residency: str | None = None
+    attempts: tuple[AttemptFact, ...] = ()
+
+    @property
+    def reached(self) -> str:
+        """The most exposed residency the content was sent to: ``external``, ``on_prem`` or ``none``."""
+        sent = {a.residency for a in self.attempts if a.sent}
+        if "external" in sent:
+            return "external"
+        return "on_prem" if sent else "none"
+
+    @classmethod
+    def from_decision(cls, row: Mapping[str, Any], attempts: Sequence[Any]) -> AuditRecord:
+        """From a ledger row (``ChatService``) and its attempts (``gateway.dispatch.Attempt``)."""
+        ts = row.get("ts") or datetime.now(UTC)
+        entity_types = row.get("entity_types") or ""
+        if isinstance(entity_types, str):
+            entity_types = [e for e in entity_types.split(",") if e]
+        return cls(
+            request_id=str(row["request_id"]),
+            ts=ts if ts.tzinfo else ts.replace(tzinfo=UTC),
+            key_id=str(row.get("key_id") or ""),
+            team=str(row.get("team") or ""),
+            model=str(row.get("model") or ""),
+            level=str(row.get("level") or ""),
+            policy_version=str(row.get("policy_version") or ""),
+            outcome=str(row.get("outcome") or ""),
+            status_code=int(row.get("status_code") or 0),
+            entity_types=tuple(sorted(entity_types)),
+            classifier_error=row.get("classifier_error"),
+            route=row.get("route"),
+            cache=str(row.get("cache_status") or "skip"),
+            target=row.get("target"),
+            residency=row.get("residency"),
+            attempts=tuple(
+                AttemptFact(str(a.target), str(a.residency), str(a.outcome), getattr(a, "error_code", None))
+                for a in attempts
+            ),
+        )
+
+    def facts(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "ts": iso(self.ts),
+            "key_id": self.key_id,
+            "team": self.team,
+            "model": self.model,
+            "level": self.level,
+            "entity_types": list(self.entity_types),
+            "classifier_error": self.classifier_error,
+            "route": self.route,
+            "policy_version": self.policy_version,
+            "outcome": self.outcome,
+            "status_code": self.status_code,
+            "cache": self.cache,
+            "target": self.target,
+            "residency": self.residency,
+            "attempts": [a.as_dict() for a in self.attempts],
+            "reached": self.reached,
+        }
+
+    def body(self, seq: int, prev: str, writer: str) -> bytes:
+        """The canonical bytes that are stored and hashed."""
+        return canonical({**self.facts(), "seq": seq, "prev": prev, "writer": writer})
+
+
+def canonical(data: Mapping[str, Any]) -> bytes:
+    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+
+
+def digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def iso(moment: datetime) -> str:
+    """UTC, microseconds: the one textual form of a record's time."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")

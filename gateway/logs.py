@@ -1,0 +1,143 @@
+"""Structured logs: one JSON object a line, carrying the id of the request being served.
+
+Contract, at every level including DEBUG:
+
+- The gateway's own loggers (``gateway.*``, ``adapters.*``) never log prompt
+  text, answer text, keys or detected values: only names the operator chose
+  (route, target, level), codes and counts. Their messages are written in full.
+- Other libraries (litellm, openai, httpx, presidio...) may put a request body
+  into a debug message. Their loggers are held at WARNING whatever the
+  configured level, and their records are written without the text: the
+  message template when the record has arguments (the arguments are dropped),
+  otherwise a placeholder. A library warning thus still shows *where* and *how
+  often*, never *what*.
+- Exceptions are written as their type and stack frames (file, line,
+  function), never their message: a vendor exception may quote the upstream's
+  answer, which may quote the prompt.
+
+``request_id`` is a ``ContextVar`` (set by the HTTP middleware in
+``gateway/telemetry.py``); its value is per request, not shared state.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import orjson
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("gateway_request_id", default=None)
+
+# Loggers whose messages we wrote and reviewed: written in full.
+OWN_LOGGERS = ("gateway", "adapters", "uvicorn.error")
+# Libraries known to log request or response bodies at DEBUG or INFO.
+NOISY_LOGGERS = (
+    "LiteLLM",
+    "LiteLLM Router",
+    "LiteLLM Proxy",
+    "litellm",
+    "openai",
+    "httpx",
+    "httpcore",
+    "urllib3",
+    "presidio-analyzer",
+    "presidio_analyzer",
+    "transformers",
+    "huggingface_hub",
+    "hpack",
+    "asyncio",
+    "multipart",
+    "python_multipart",
+)
+WITHHELD = "(third-party message withheld: it may carry request content)"
+
+
+def current_request_id() -> str | None:
+    """The id of the request this code is serving, if any."""
+    return REQUEST_ID.get()
+
+
+@contextmanager
+def bound_request_id(request_id: str) -> Iterator[None]:
+    """Log under ``request_id`` inside the block."""
+    token = REQUEST_ID.set(request_id)
+    try:
+        yield
+    finally:
+        REQUEST_ID.reset(token)
+
+
+def _own(name: str) -> bool:
+    return any(name == prefix or name.startswith(prefix + ".") for prefix in OWN_LOGGERS)
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one JSON line; see the module docstring for what is withheld."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if _own(record.name):
+            message = record.getMessage()
+        elif record.args:
+            message = str(record.msg)[:300]
+        else:
+            message = WITHHELD
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": message,
+        }
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            out["request_id"] = request_id
+        if record.exc_info and record.exc_info[0] is not None:
+            exc_type, _, tb = record.exc_info
+            out["exception"] = exc_type.__name__
+            out["stack"] = [f"{f.filename}:{f.lineno} {f.name}" for f in traceback.extract_tb(tb)][-12:]
+        return orjson.dumps(out).decode()
+
+
+class _Floor(logging.Filter):
+    """Drops third-party records under WARNING, whatever the configured level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or _own(record.name)
+
+
+def configure_logging(level: str | int = "INFO", stream: IO[str] | None = None) -> logging.Handler:
+    """Send every log record through one JSON handler on the root logger (process start-up only).
+
+    Returns the handler. Loggers of noisy libraries are held at WARNING and
+    their own handlers removed, so nothing bypasses the formatter.
+    """
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(_Floor())
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level)
+    quiet_libraries()
+    return handler
+
+
+def quiet_libraries() -> None:
+    """Hold noisy libraries at WARNING and route them through the root handler.
+
+    Called again once adapters have started: some libraries (litellm) attach
+    their own handler when first imported.
+    """
+    for name in NOISY_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level < logging.WARNING:
+            logger.setLevel(logging.WARNING)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate = True

@@ -1,0 +1,116 @@
+"""The OpenAPI description, made accurate for the data plane.
+
+``POST /v1/chat/completions`` reads its body as bytes (to enforce the size
+limit before parsing), so FastAPI cannot see its model: the request body is
+declared here from ``ChatCompletionRequest``, with the error responses of the
+contract (``Error``: ``{"error": {"message", "type", "code", "param"}}``) and
+the bearer scheme. The document is served at ``/openapi.json`` behind a key
+(``routes.py``), like everything but ``/healthz``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+
+from gateway.protocol import ChatCompletionRequest
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "additionalProperties": False,
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "type", "code", "param"],
+            "additionalProperties": False,
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+                "code": {"type": ["string", "null"]},
+                "param": {"type": ["string", "null"]},
+            },
+        }
+    },
+}
+
+_ERRORS = {
+    "400": "Invalid request (including fields that would redirect traffic).",
+    "401": "Missing, unknown or revoked API key.",
+    "403": "The key lacks the role, or the policy denies the request (policy_denied).",
+    "404": "Unknown virtual model (model_not_found).",
+    "413": "Body or message count over the limit.",
+    "429": "Rate limit or budget exceeded.",
+    "502": "Upstream error.",
+    "503": "No permitted target is available (no_target_available): nothing was sent.",
+    "504": "Upstream timeout.",
+}
+_CHAT_ERRORS = tuple(_ERRORS)
+_OTHER_ERRORS = ("401", "403")
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Replace ``app.openapi`` with the accurate description (built once, then cached)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = describe(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def describe(app: FastAPI) -> dict[str, Any]:
+    schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+    components = schema.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    request = ChatCompletionRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(request.pop("$defs", {}))
+    schemas["ChatCompletionRequest"] = request
+    schemas["Error"] = ERROR_SCHEMA
+    components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+    error_ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    keyed = {path for path, route in endpoints(app.routes) if _needs_key(route.dependant)}
+    for path, operations in schema.get("paths", {}).items():
+        for operation in operations.values():
+            if path in keyed:
+                operation["security"] = [{"bearer": []}]
+            codes = _CHAT_ERRORS if path == "/v1/chat/completions" else _OTHER_ERRORS if path in keyed else ()
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)  # FastAPI's default; our validation errors are 400
+            for code in codes:
+                responses[code] = {"description": _ERRORS[code], **error_ref}
+    chat = schema.get("paths", {}).get("/v1/chat/completions", {}).get("post")
+    if chat is not None:
+        chat["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ChatCompletionRequest"}}},
+        }
+        chat["responses"]["200"] = {
+            "description": "A chat completion (JSON), or with stream: true a text/event-stream ending in [DONE].",
+            "content": {"application/json": {"schema": {"type": "object"}},
+                        "text/event-stream": {"schema": {"type": "string"}}},
+        }
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    return schema
+
+
+def endpoints(routes: Sequence[Any], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:
+    """Every API route with its full path, through included routers (FastAPI keeps them nested)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield prefix + route.path, route
+        elif hasattr(route, "original_router"):
+            context = getattr(route, "include_context", None)
+            yield from endpoints(route.original_router.routes, prefix + str(getattr(context, "prefix", "") or ""))
+
+
+def _needs_key(dependant: Dependant) -> bool:
+    """Whether the route depends, at any depth, on the API-key check (``routes.principal``)."""
+    return any(getattr(d.call, "__name__", "") == "principal" or _needs_key(d) for d in dependant.dependencies)

@@ -1,0 +1,330 @@
+"""Traces: a span per stage of the request path, with no content in any of them.
+
+Spans, by name:
+
+=========================  ======  ==============================================
+``{METHOD} {route}``       SERVER  the HTTP request (``RequestMiddleware``); once
+                                   decided: ``gateway.*`` and ``gen_ai.*`` facts
+``gateway.auth``                   API key lookup
+``gateway.classify``               classification
+``gateway.decide``                 the policy decision
+``gateway.cache``                  cache lookup or store
+``chat {model}``           CLIENT  one attempt at one target (GenAI conventions:
+                                   ``gen_ai.operation.name``, ``gen_ai.system``,
+                                   ``gen_ai.request.model``, ``gen_ai.usage.*``)
+``gateway.ledger``                 ledger row and audit record queued
+=========================  ======  ==============================================
+
+What a span may carry: names the operator chose (route, target, level,
+residency, team, virtual model), entity *types*, codes, counts and timings.
+Never prompt or answer text, keys, or detected values. Exceptions are not
+recorded on spans (a vendor exception may quote the upstream's body, which may
+quote the prompt): a failed span has status ERROR and ``error.type``, our
+error code, and nothing else. The raw URL path is not recorded either (a
+client can put anything in it): only the matched route template.
+
+The ``TracerProvider`` belongs to the app (``Telemetry.build``), never the
+process-global one, so two gateways in one process keep separate traces.
+Export is OTLP over HTTP when ``telemetry.otlp_endpoint`` is configured; tests
+pass an in-memory exporter.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from adapters.base import Adapter, Chunk, Completion, ModelCall, Usage
+from gateway.config import Telemetry as TelemetrySettings
+from gateway.errors import GatewayError
+from gateway.logs import REQUEST_ID
+from gateway.metrics import Metrics
+from gateway.policy.model import Policy, Target
+
+access_log = logging.getLogger("gateway.access")
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"})
+# Request parameters that are numbers or flags: safe to put on a span.
+_REQUEST_ATTRIBUTES = {
+    "temperature": "gen_ai.request.temperature",
+    "top_p": "gen_ai.request.top_p",
+    "max_tokens": "gen_ai.request.max_tokens",
+    "max_completion_tokens": "gen_ai.request.max_tokens",
+    "seed": "gen_ai.request.seed",
+    "presence_penalty": "gen_ai.request.presence_penalty",
+    "frequency_penalty": "gen_ai.request.frequency_penalty",
+}
+
+
+class Telemetry:
+    """Tracing and stage timing for one app. ``Telemetry()`` traces nothing."""
+
+    def __init__(self, provider: TracerProvider | None = None, metrics: Metrics | None = None) -> None:
+        self.provider = provider
+        self.metrics = metrics
+        self.tracer: trace.Tracer = provider.get_tracer("gateway") if provider is not None else trace.NoOpTracer()
+
+    @classmethod
+    def build(
+        cls, settings: TelemetrySettings, metrics: Metrics | None = None, exporter: SpanExporter | None = None
+    ) -> Telemetry:
+        """A provider exporting to ``exporter`` (synchronously: tests) or to OTLP when configured."""
+        if exporter is None and not settings.otlp_endpoint:
+            return cls(None, metrics)
+        provider = TracerProvider(resource=Resource.create({"service.name": settings.service_name}))
+        if exporter is not None:
+            provider.add_span_processor(SimpleSpanProcessor(exporter))
+        if settings.otlp_endpoint:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            headers = _headers_from_env(settings.otlp_headers_env)
+            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(settings.otlp_endpoint, headers=headers)))
+        return cls(provider, metrics)
+
+    @property
+    def tracing(self) -> bool:
+        return self.provider is not None
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[Span]:
+        """A span ``gateway.<name>`` around one stage, and its duration in ``gateway_stage_seconds``."""
+        started = time.perf_counter()
+        with self.tracer.start_as_current_span(
+            f"gateway.{name}", end_on_exit=True, record_exception=False, set_status_on_exception=False
+        ) as span:
+            try:
+                yield span
+            except GatewayError as error:
+                _failed(span, error.code)
+                raise
+            except BaseException as error:
+                _failed(span, type(error).__name__)
+                raise
+            finally:
+                if self.metrics is not None:
+                    self.metrics.stage_seconds.labels(name).observe(time.perf_counter() - started)
+
+    def traced(self, adapters: Mapping[str, Adapter], policy: Policy) -> Mapping[str, Adapter]:
+        """The adapters wrapped so that each call is a ``chat {model}`` span; as they are when not tracing."""
+        if not self.tracing:
+            return adapters
+        return {
+            name: TracedAdapter(adapter, self.tracer, name, policy.targets[name])
+            for name, adapter in adapters.items()
+            if name in policy.targets
+        }
+
+    def annotate(self, row: Mapping[str, Any], attempts: Sequence[Any] = ()) -> None:
+        """Put the decision's facts on the current request span (``ChatService`` calls it once)."""
+        span = trace.get_current_span()
+        if not span.is_recording():
+            return
+        for key, value in decision_attributes(row).items():
+            span.set_attribute(key, value)
+        span.set_attribute("gateway.attempts", len(attempts))
+
+    def shutdown(self) -> None:
+        if self.provider is not None:
+            self.provider.shutdown()
+
+
+def decision_attributes(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Span attributes from a ledger row: names, types, codes and counts only."""
+    out: dict[str, Any] = {"gen_ai.operation.name": "chat"}
+    for key, attribute in (
+        ("model", "gen_ai.request.model"),
+        ("level", "gateway.level"),
+        ("route", "gateway.route"),
+        ("target", "gateway.target"),
+        ("residency", "gateway.residency"),
+        ("policy_version", "gateway.policy_version"),
+        ("team", "gateway.team"),
+        ("cache_status", "gateway.cache"),
+        ("outcome", "gateway.outcome"),
+        ("classifier_error", "gateway.classifier_error"),
+        ("error_code", "error.type"),
+    ):
+        value = row.get(key)
+        if value is not None and value != "":
+            out[attribute] = str(value)
+    entity_types = row.get("entity_types")
+    if entity_types:
+        out["gateway.entity_types"] = sorted(str(entity_types).split(","))
+    for key, attribute in (("prompt_tokens", "gen_ai.usage.input_tokens"),
+                           ("completion_tokens", "gen_ai.usage.output_tokens")):
+        if row.get(key) is not None:
+            out[attribute] = int(row[key])
+    if row.get("status_code") is not None:
+        out["gateway.status_code"] = int(row["status_code"])
+    return out
+
+
+class TracedAdapter(Adapter):
+    """Wraps one target's adapter: each call is a CLIENT span ``chat {model}``."""
+
+    def __init__(self, inner: Adapter, tracer: trace.Tracer, name: str, target: Target) -> None:
+        self._inner = inner
+        self._tracer = tracer
+        self._name = name
+        self._target = target
+
+    def _start(self, call: ModelCall, stream: bool) -> Span:
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.system": _provider(self._target),
+            "gen_ai.request.model": self._target.model,
+            "gateway.target": self._name,
+            "gateway.residency": self._target.residency,
+            "gateway.stream": stream,
+        }
+        for param, attribute in _REQUEST_ATTRIBUTES.items():
+            value = call.params.get(param)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                attributes[attribute] = value
+        return self._tracer.start_span(
+            f"chat {self._target.model}", kind=SpanKind.CLIENT, attributes=attributes,
+            record_exception=False, set_status_on_exception=False,
+        )
+
+    async def complete(self, call: ModelCall) -> Completion:
+        span = self._start(call, stream=False)
+        try:
+            with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
+                completion = await self._inner.complete(call)
+        except GatewayError as error:
+            _failed(span, error.code)
+            raise
+        except BaseException as error:
+            _failed(span, type(error).__name__)
+            raise
+        else:
+            _usage(span, completion.usage)
+            span.set_attribute("gen_ai.response.finish_reasons", [completion.finish_reason])
+            return completion
+        finally:
+            span.end()
+
+    async def stream(self, call: ModelCall) -> Any:
+        # An async generator must not change the current context across its
+        # yields (its caller's context would change): the span is never "current".
+        span = self._start(call, stream=True)
+        upstream = self._inner.stream(call)
+        try:
+            async for chunk in upstream:
+                _chunk_facts(span, chunk)
+                yield chunk
+        except GatewayError as error:
+            _failed(span, error.code)
+            raise
+        except GeneratorExit:
+            span.set_attribute("gateway.stream_closed_early", True)
+            raise
+        except BaseException as error:
+            _failed(span, type(error).__name__)
+            raise
+        finally:
+            await upstream.aclose()  # type: ignore[attr-defined]
+            span.end()
+
+    async def ready(self) -> bool:
+        return await self._inner.ready()
+
+
+class RequestMiddleware:
+    """Every HTTP request: a request id (``x-request-id``, and in every log line), a SERVER
+    span, and one access log line with the route template, status and duration."""
+
+    def __init__(self, app: ASGIApp, telemetry: Telemetry) -> None:
+        self.app = app
+        self.telemetry = telemetry
+        self._propagator = TraceContextTextMapPropagator()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = secrets.token_hex(12)
+        method = scope.get("method", "GET") if scope.get("method") in _METHODS else "_OTHER"
+        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())
+                   if k in (b"traceparent", b"tracestate")}
+        parent = self._propagator.extract(carrier) if carrier else None
+        span = self.telemetry.tracer.start_span(
+            method, context=parent, kind=SpanKind.SERVER, attributes={"http.request.method": method},
+            record_exception=False, set_status_on_exception=False,
+        )
+        id_token = REQUEST_ID.set(request_id)
+        context_token = otel_context.attach(trace.set_span_in_context(span, parent))
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = MutableHeaders(scope=message)
+                if "x-request-id" not in headers:
+                    headers.append("x-request-id", request_id)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = getattr(scope.get("route"), "path", None)
+            if route:
+                span.update_name(f"{method} {route}")
+                span.set_attribute("http.route", route)
+            span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                span.set_status(Status(StatusCode.ERROR))
+                span.set_attribute("error.type", str(status))
+            span.end()
+            otel_context.detach(context_token)
+            access_log.info(
+                "%s %s %d %.1fms", method, route or "(unmatched)", status, (time.perf_counter() - started) * 1000
+            )
+            REQUEST_ID.reset(id_token)
+
+
+def _failed(span: Span, code: str) -> None:
+    span.set_status(Status(StatusCode.ERROR))
+    span.set_attribute("error.type", code)
+
+
+def _usage(span: Span, usage: Usage) -> None:
+    span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
+    span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
+
+
+def _chunk_facts(span: Span, chunk: Chunk) -> None:
+    if chunk.usage is not None:
+        _usage(span, chunk.usage)
+    if chunk.finish_reason:
+        span.set_attribute("gen_ai.response.finish_reasons", [chunk.finish_reason])
+
+
+def _provider(target: Target) -> str:
+    if target.kind == "litellm" and "/" in target.model:
+        return target.model.split("/", 1)[0]
+    return str(target.kind)
+
+
+def _headers_from_env(name: str | None) -> dict[str, str] | None:
+    """OTLP headers (``k=v,k2=v2``) from an environment variable: secrets never sit in the config file."""
+    raw = os.environ.get(name, "") if name else ""
+    pairs = (item.split("=", 1) for item in raw.split(",") if "=" in item)
+    return {k.strip(): v.strip() for k, v in pairs} or None

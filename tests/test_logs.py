@@ -1,0 +1,62 @@
+"""Structured logs: JSON lines with the request id; third-party text and exception messages withheld."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import orjson
+
+from gateway.logs import WITHHELD, JsonFormatter, bound_request_id, configure_logging
+
+
+def _record(name: str, msg: str, *args: object, level: int = logging.INFO, exc: BaseException | None = None
+            ) -> logging.LogRecord:
+    exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
+    return logging.LogRecord(name, level, __file__, 1, msg, args, exc_info)
+
+
+def test_own_messages_are_written_with_the_request_id() -> None:
+    with bound_request_id("abc123"):
+        line = orjson.loads(JsonFormatter().format(_record("gateway.dispatch", "target %s failed: %s", "t", "x")))
+    assert line["message"] == "target t failed: x" and line["request_id"] == "abc123"
+    assert line["level"] == "INFO" and line["logger"] == "gateway.dispatch" and line["ts"].endswith("+00:00")
+
+
+def test_third_party_text_is_withheld() -> None:
+    formatter = JsonFormatter()
+    templated = orjson.loads(formatter.format(_record("LiteLLM", "request body: %s", "card 4111111111111111")))
+    assert templated["message"] == "request body: %s"
+    preformatted = orjson.loads(formatter.format(_record("openai", "Request options: {'messages': 'secret'}")))
+    assert preformatted["message"] == WITHHELD
+
+
+def test_exception_messages_are_not_written() -> None:
+    try:
+        raise ValueError("the prompt was: card 4111111111111111")
+    except ValueError as exc:
+        line = JsonFormatter().format(_record("gateway.serving", "failed", exc=exc))
+    parsed = orjson.loads(line)
+    assert parsed["exception"] == "ValueError" and parsed["stack"]
+    assert "4111" not in line
+
+
+def test_configured_logging_holds_libraries_at_warning() -> None:
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    buffer = io.StringIO()
+    try:
+        configure_logging("DEBUG", stream=buffer)
+        logging.getLogger("gateway.test").debug("kept %d", 1)
+        logging.getLogger("httpx").debug("dropped %s", "body")
+        logging.getLogger("somelib").info("dropped too")
+        logging.getLogger("somelib").warning("kept, withheld")
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])
+    lines = [orjson.loads(line) for line in buffer.getvalue().splitlines()]
+    assert [(line["logger"], line["message"]) for line in lines] == [
+        ("gateway.test", "kept 1"), ("somelib", WITHHELD)]
