@@ -1,7 +1,7 @@
 """The request path, in one straight function.
 
-    request -> auth -> classify -> decide -> cache -> call target
-            (fallbacks, invariant) -> ledger + audit -> response
+    request -> auth -> rate limit -> classify -> decide -> cache -> call target
+            (retries, fallbacks, breakers, invariant) -> ledger + audit -> response
 
 ``ChatService.handle`` is that path. Authentication happens in the HTTP layer
 (``routes.py``); everything after it is here. Every accepted request leaves one

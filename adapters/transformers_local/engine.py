@@ -184,7 +184,7 @@ class BatchEngine:
         if head.prefilled or len(head.prompt_ids) > self._prefill_tokens:
             self._prefill_chunk(head)
             return
-        group = [self._admitted.popleft()]
+        group = self._prefilling = [self._admitted.popleft()]  # counted in ``running`` while prefilled
         width = len(head.prompt_ids)
         while self._admitted and not self._admitted[0].cancelled:
             candidate = self._admitted[0]
@@ -193,7 +193,6 @@ class BatchEngine:
                 break
             group.append(self._admitted.popleft())
             width = wider
-        self._prefilling = group
         self._prefill_group(group, width)
         self._prefilling = []
 
