@@ -5,15 +5,19 @@ one JSON line per row, flushed and fsynced before it returns), and writes the
 spool into the database when it answers again (``drain``). Nothing is lost: a
 row leaves the spool only after the database accepted it. Nothing is counted
 twice: a row may be written more than once (a crash between the insert and
-the truncation), but the ledger's primary key is the request id and
+the removal of its file), but the ledger's primary key is the request id and
 ``Database.insert_ledger`` keeps the first copy.
 
-Files: ``<dir>/ledger-<pid>-<random>.jsonl``, one per process, held under an
-exclusive ``flock`` while the process lives. A file whose lock can be taken
-belongs to a process that is gone (a crash, a restart, another worker): any
-process drains and removes it, so rows spooled before a crash reach the
-database after the next start. A torn last line (a crash mid-write) is
-skipped and logged; every complete line is kept.
+Files: ``<dir>/ledger-<pid>-<random>.jsonl`` segments, each held under an
+exclusive ``flock`` while its process lives. Appends go to the process's
+newest segment; ``drain`` first starts a new segment, then writes the older
+ones to the database and removes each once it is written. So an append never
+waits for the database (a database that hangs cannot stop rows reaching the
+disk), and a segment is either whole on disk or gone. A segment whose lock can
+be taken belongs to a process that is gone (a crash, a restart, another
+worker): any process drains and removes it, so rows spooled before a crash
+reach the database after the next start. A torn last line (a crash
+mid-write) is skipped and logged; every complete line is kept.
 
 Calls are blocking (file and database I/O): call them through
 ``asyncio.to_thread``.
@@ -27,6 +31,7 @@ import os
 import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -45,22 +50,29 @@ _DATETIME = frozenset(c.name for c in ledger.columns if isinstance(c.type, DateT
 _DECIMAL = frozenset(c.name for c in ledger.columns if isinstance(c.type, Numeric))
 
 
+@dataclass(slots=True)
+class _Segment:
+    path: Path
+    handle: IO[bytes]  # open and flock'ed for as long as this process keeps the segment
+    rows: int = 0
+
+
 class LedgerSpool:
     """An append-only spool of ledger rows in ``directory``; see the module docstring."""
 
     def __init__(self, directory: Path | str, *, batch_size: int = 500) -> None:
         self.directory = Path(directory)
         self._batch_size = batch_size
-        self._lock = threading.Lock()
-        self._file: IO[bytes] | None = None
-        self._path: Path | None = None
-        self._rows = 0
+        self._lock = threading.Lock()  # guards the segments list and appends: never held across a write
+        self._draining = threading.Lock()  # one drain at a time
+        self._segments: list[_Segment] = []  # this process's, oldest first; appends go to the last
         self.drained = 0
 
     @property
     def pending(self) -> int:
         """Rows this process spooled that are not yet in the database."""
-        return self._rows
+        with self._lock:
+            return sum(s.rows for s in self._segments)
 
     def append(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Append ``rows`` durably (fsync) before returning."""
@@ -68,63 +80,87 @@ class LedgerSpool:
             return
         data = b"".join(orjson.dumps(dict(row), default=_encode) + b"\n" for row in rows)
         with self._lock:
-            handle = self._own()
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-            self._rows += len(rows)
-        log.warning("database unreachable: %d ledger rows spooled to %s", len(rows), self._path)
+            segment = self._segments[-1] if self._segments else self._new_segment()
+            segment.handle.write(data)
+            segment.handle.flush()
+            os.fsync(segment.handle.fileno())
+            segment.rows += len(rows)
+        log.warning("database unreachable: %d ledger rows spooled to %s", len(rows), segment.path)
 
     def has_work(self) -> bool:
-        """Whether rows wait here: this process's own, or a file left by a process that is gone."""
-        return self._rows > 0 or any(p != self._path for p in self._files())
+        """Whether rows wait here: this process's own, or a segment left by a process that is gone."""
+        if self.pending:
+            return True
+        with self._lock:
+            own = {s.path for s in self._segments}
+        return any(p not in own for p in self._files())
 
     def drain(self, write: Write) -> int:
         """Write every spooled row with ``write`` (``Database.insert_ledger``); returns how many.
 
         Stops at the first failure of ``write`` and raises it: what was not
-        written stays spooled for the next call.
+        written stays spooled for the next call. Returns 0 at once when another
+        drain is still running (say, stuck on a database that does not answer).
         """
-        written = 0
-        with self._lock:
-            if self._file is not None and self._rows > 0:
-                self._file.seek(0)
-                written += self._write_all(self._file, write)
-                self._file.seek(0)
-                self._file.truncate()
-                self._rows = 0
-        for path in self._files():
-            if path != self._path:
-                written += self._adopt(path, write)
+        if not self._draining.acquire(blocking=False):
+            return 0
+        try:
+            written = self._drain_own(write)
+            with self._lock:
+                own = {s.path for s in self._segments}
+            for path in self._files():
+                if path not in own:
+                    written += self._adopt(path, write)
+        finally:
+            self._draining.release()
         if written:
             self.drained += written
             log.warning("ledger spool drained: %d rows written to the database", written)
         return written
 
     def close(self) -> None:
-        """Release this process's file: removed when empty, else left for the next start to drain."""
+        """Release this process's segments: empty ones are removed, others left for the next start."""
         with self._lock:
-            if self._file is None:
-                return
-            empty = self._rows == 0
-            if empty and self._path is not None:
-                self._path.unlink(missing_ok=True)
-            self._file.close()
-            self._file = None
-            if not empty:
-                log.error("%d ledger rows remain spooled in %s; they are written at the next start",
-                          self._rows, self._path)
+            segments, self._segments = self._segments, []
+        left = 0
+        for segment in segments:
+            if segment.rows == 0:
+                segment.path.unlink(missing_ok=True)
+            left += segment.rows
+            segment.handle.close()
+        if left:
+            log.error("%d ledger rows remain spooled in %s; they are written at the next start", left, self.directory)
 
-    # -- files ---------------------------------------------------------------
+    # -- segments --------------------------------------------------------------
 
-    def _own(self) -> IO[bytes]:
-        if self._file is None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            self._path = self.directory / f"ledger-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
-            handle = open(self._path, "a+b")  # noqa: SIM115 - held for the life of the process
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            self._file = handle
-        return self._file
+    def _new_segment(self) -> _Segment:
+        """Start a segment (call with ``_lock`` held): locked before anyone can see it."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"ledger-{os.getpid()}-{secrets.token_hex(6)}.jsonl"
+        handle = open(path, "a+b")  # noqa: SIM115 - held while this process keeps the segment
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        segment = _Segment(path, handle)
+        self._segments.append(segment)
+        return segment
+
+    def _drain_own(self, write: Write) -> int:
+        """Write this process's segments, oldest first. The newest is first set aside (appends move to a
+        fresh one) only once the older ones are written, so an outage leaves at most two segments."""
+        written = 0
+        while True:
+            with self._lock:
+                if not self._segments or (len(self._segments) == 1 and self._segments[0].rows == 0):
+                    return written
+                segment = self._segments[0]
+                if len(self._segments) == 1:
+                    self._new_segment()  # later appends go there, not into what is being drained
+            if segment.rows:
+                segment.handle.seek(0)
+                written += self._write_all(segment.handle, write)  # no lock held: appends go on
+            with self._lock:
+                self._segments.remove(segment)
+            segment.path.unlink(missing_ok=True)
+            segment.handle.close()
 
     def _files(self) -> list[Path]:
         try:
@@ -133,7 +169,7 @@ class LedgerSpool:
             return []
 
     def _adopt(self, path: Path, write: Write) -> int:
-        """Drain and remove a file left by a process that is gone (its lock is free)."""
+        """Drain and remove a segment left by a process that is gone (its lock is free)."""
         try:
             handle = open(path, "rb")  # noqa: SIM115 - closed below
         except FileNotFoundError:

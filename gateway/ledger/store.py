@@ -57,7 +57,16 @@ class Database:
             Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         kwargs: dict[str, Any] = {"pool_pre_ping": True}
         if self.url.startswith("postgresql"):
-            kwargs["connect_args"] = {"connect_timeout": 5}
+            # A database host that drops packets without a reset must not hang a
+            # writer for minutes: TCP keepalives and a user timeout bound it.
+            kwargs["connect_args"] = {
+                "connect_timeout": 5,
+                "keepalives": 1,
+                "keepalives_idle": 10,
+                "keepalives_interval": 5,
+                "keepalives_count": 3,
+                "tcp_user_timeout": 30_000,
+            }
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)

@@ -17,21 +17,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from gateway.ledger.spool import LedgerSpool
 from gateway.ledger.store import Database, StoreUnavailable
 
 log = logging.getLogger("gateway.ledger")
 
+T = TypeVar("T")
+
 
 class LedgerWriter:
     def __init__(
-        self, db: Database, *, batch_size: int = 200, max_pending: int = 100_000, spool: LedgerSpool | None = None
+        self,
+        db: Database,
+        *,
+        batch_size: int = 200,
+        max_pending: int = 100_000,
+        spool: LedgerSpool | None = None,
+        write_timeout_s: float = 15.0,
     ) -> None:
+        """``write_timeout_s``: a database call that takes longer (a host that vanished without a reset)
+        counts as a failure, so the rows go to the spool instead of waiting on it."""
         self._db = db
         self._spool = spool
+        self._write_timeout_s = write_timeout_s
         self._next_spool_scan = 0.0
         self._batch_size = batch_size
         self._max_pending = max_pending
@@ -69,7 +80,7 @@ class LedgerWriter:
         while self._pending:
             await self._write_batch()
         if self._spool is not None:
-            await asyncio.to_thread(self._spool.drain, self._db.insert_ledger)
+            await self._bounded(self._spool.drain, self._db.insert_ledger)
 
     async def close(self, timeout_s: float = 10.0) -> None:
         self._closing = True
@@ -114,9 +125,17 @@ class LedgerWriter:
             batch = self._pending[: self._batch_size]
             if not batch:
                 return
-            await asyncio.to_thread(self._db.insert_ledger, batch)
+            await self._bounded(self._db.insert_ledger, batch)
             del self._pending[: len(batch)]
             self.written += len(batch)
+
+    async def _bounded(self, call: Callable[[Any], T], argument: Any) -> T:
+        """``call(argument)`` in a thread, ``StoreUnavailable`` past ``write_timeout_s`` (the thread may
+        still finish later: rows written twice are kept once, by request id)."""
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(call, argument), self._write_timeout_s)
+        except TimeoutError:
+            raise StoreUnavailable(f"ledger write took over {self._write_timeout_s:g} s") from None
 
     async def _spill(self) -> None:
         """Move the queued rows to the spool (durable) while the database refuses them."""
@@ -142,7 +161,7 @@ class LedgerWriter:
             return
         self._next_spool_scan = now + 5.0
         try:
-            written = await asyncio.to_thread(self._spool.drain, self._db.insert_ledger)
+            written = await self._bounded(self._spool.drain, self._db.insert_ledger)
         except OSError as exc:
             log.error("ledger spool unreadable (%s); will try again", type(exc).__name__)
             return

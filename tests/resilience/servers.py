@@ -105,6 +105,10 @@ class TcpDoor:
         for sock in sockets:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                # shutdown, not just close: a pipe thread blocked in recv() would keep the socket
+                # open (a silent partition rather than the reset this door promises).
+                sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
                 sock.close()
 
     def _accept(self, listener: socket.socket) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -62,12 +63,13 @@ def test_redis_stopped_mid_run(gateway_server: GatewayFactory, upstreams: Upstre
 
 
 @pytest.fixture
-def door_to_postgres(fresh_postgres: str) -> tuple[TcpDoor, str]:
+def door_to_postgres(fresh_postgres: str) -> Iterator[tuple[TcpDoor, str]]:
     parts = urlsplit(fresh_postgres)
     door = TcpDoor(parts.port or 5432)
     door.open()
     netloc = f"{parts.username}@127.0.0.1:{door.port}" if parts.username else f"127.0.0.1:{door.port}"
-    return door, urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    yield door, urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    door.close()
 
 
 STATIC_KEY = "vr-resilience-static-key-for-outage-tests"

@@ -6,6 +6,8 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -39,14 +41,19 @@ def _row(request_id: str, cost: str = "0.0012345678") -> dict[str, Any]:
 
 
 class FlakyDatabase:
-    """A real database behind a switch: while ``down``, every write is refused as an outage would be."""
+    """A real database behind a switch: while ``down``, every write is refused as an outage would be;
+    while ``hung`` is set, writes block until it is cleared (a host gone without a reset)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self.down = False
+        self.hung = threading.Event()
+        self.released = threading.Event()
         self.writes = 0
 
     def insert_ledger(self, rows: Any) -> None:
+        if self.hung.is_set():
+            self.released.wait(10)
         if self.down:
             raise StoreUnavailable("ledger write failed: OperationalError")
         self.writes += 1
@@ -102,7 +109,7 @@ def test_a_spool_left_by_a_dead_process_is_adopted_and_a_torn_line_skipped(tmp_p
         "s.append([{'request_id': 'dead-1', 'ts': datetime.now(UTC), 'key_id': 'k', 'team': 't', 'model': 'm',"
         " 'level': 'internal', 'entity_types': '', 'policy_version': 'v', 'cost_usd': Decimal('0.5'),"
         " 'cache_status': 'skip', 'outcome': 'ok', 'status_code': 200, 'stream': False}])\n"
-        "open(s._path, 'ab').write(b'{\"request_id\": \"torn')\n"
+        "open(s._segments[-1].path, 'ab').write(b'{\"request_id\": \"torn')\n"
         "import os; os._exit(1)\n"  # a crash: no close()
     )
     subprocess.run([sys.executable, "-c", script, str(directory)], check=False, cwd=Path(__file__).parents[2],
@@ -121,6 +128,29 @@ def test_a_live_process_spool_is_not_taken_by_another(tmp_path: Path, db: Databa
     assert one.drain(db.insert_ledger) == 1
     one.close()
     assert list((tmp_path / "spool").glob("*.jsonl")) == []
+
+
+def test_appends_never_wait_for_a_database_that_hangs(tmp_path: Path, db: Database) -> None:
+    spool = LedgerSpool(tmp_path / "spool")
+    spool.append([_row("h1")])
+    entered, release = threading.Event(), threading.Event()
+
+    def hanging(rows: Any) -> None:
+        entered.set()
+        release.wait(10)
+        db.insert_ledger(rows)
+
+    drain = threading.Thread(target=spool.drain, args=(hanging,))
+    drain.start()
+    assert entered.wait(5)
+    started = time.monotonic()
+    spool.append([_row("h2")])  # while the drain is stuck on the database
+    assert time.monotonic() - started < 1
+    assert spool.drain(db.insert_ledger) == 0  # one drain at a time
+    release.set()
+    drain.join(5)
+    assert spool.pending == 0  # the running drain took the row appended meanwhile as well
+    assert _ids(db) == ["h1", "h2"]
 
 
 async def test_the_writer_spools_during_an_outage_and_drains_after(tmp_path: Path, db: Database) -> None:
@@ -163,3 +193,25 @@ async def test_rows_left_at_shutdown_survive_in_the_spool_until_the_next_start(t
     await second.close()
     assert _ids(db) == ["s1", "s2"]
     assert list((tmp_path / "spool").glob("*.jsonl")) == []
+
+
+async def test_a_database_call_that_hangs_sends_the_rows_to_the_spool(tmp_path: Path, db: Database) -> None:
+    flaky = FlakyDatabase(db)
+    flaky.hung.set()
+    writer = LedgerWriter(flaky, spool=LedgerSpool(tmp_path / "spool"), write_timeout_s=0.2)  # type: ignore[arg-type]
+    writer.start()
+    for i in range(3):
+        writer.record(_row(f"g{i}"))
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if writer.spooled == 3:
+            break
+    assert writer.spooled == 3 and writer.pending == 0  # on disk while the database call hangs
+    flaky.hung.clear()
+    flaky.released.set()  # the stuck call finishes (and may write its batch: kept once)
+    for _ in range(200):
+        await asyncio.sleep(0.05)
+        if writer.spooled == 0:
+            break
+    await writer.close()
+    assert _ids(db) == ["g0", "g1", "g2"]
