@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
 from gateway.audit import AuditQuery, AuditStore, run_query, verify
 from gateway.audit.query import UnknownLevel
-from gateway.cli.common import add_config_args, config_from
+from gateway.cli.common import add_config_args, config_from, moment_arg
 from gateway.ledger.store import Database, StoreUnavailable
 
 _TABLE = ("seq", "ts", "request_id", "team", "level", "route", "policy_version", "reached", "target", "outcome")
@@ -36,8 +34,8 @@ def register(sub: Any) -> None:
     check.set_defaults(handler=_verify)
 
     query = audit.add_parser("query", help="search the audit trail")
-    query.add_argument("--from", dest="since", type=_moment(end=False), metavar="D", help="YYYY-MM-DD or ISO time")
-    query.add_argument("--to", dest="until", type=_moment(end=True), metavar="D", help="inclusive day, or ISO time")
+    query.add_argument("--from", dest="since", type=moment_arg(end=False), metavar="D", help="YYYY-MM-DD or ISO time")
+    query.add_argument("--to", dest="until", type=moment_arg(end=True), metavar="D", help="inclusive day, or ISO time")
     query.add_argument("--level-at-least", metavar="LEVEL", help="under the policy version that decided each record")
     query.add_argument("--residency", choices=("external", "on_prem", "none"),
                        help="the most exposed residency the content was sent to")
@@ -136,19 +134,3 @@ def _anchor(value: str) -> tuple[int, str]:
         raise ValueError(f"an anchor is SEQ:HASH (64 hex digits), not {value!r}")
     return int(seq), digest.lower()
 
-
-def _moment(*, end: bool) -> Callable[[str], datetime]:
-    """``--from``/``--to``: a day (``--to`` includes it) or an ISO time; UTC unless it says otherwise."""
-
-    def parse(value: str) -> datetime:
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a date: {value!r} (use YYYY-MM-DD)") from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        if end and len(value) == len("YYYY-MM-DD"):
-            moment += timedelta(days=1)
-        return moment
-
-    return parse

@@ -14,12 +14,13 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from gateway.classify.base import Classifier
+from gateway.cli.common import moment_arg
 from gateway.policy.checks import check, check_cases, errors
 from gateway.policy.loader import LoadedPolicy, PolicyError, Problem, load_file
 from gateway.policy.testing import (
@@ -72,8 +73,8 @@ def register(sub: Any) -> None:
 
     replay = commands.add_parser("replay", help="re-decide recorded traffic under a policy: what would change")
     replay.add_argument("--policy", required=True, metavar="FILE")
-    replay.add_argument("--from", dest="since", type=_moment(end=False), metavar="D", help="YYYY-MM-DD or ISO time")
-    replay.add_argument("--to", dest="until", type=_moment(end=True), metavar="D", help="inclusive day, or ISO time")
+    replay.add_argument("--from", dest="since", type=moment_arg(end=False), metavar="D", help="YYYY-MM-DD or ISO time")
+    replay.add_argument("--to", dest="until", type=moment_arg(end=True), metavar="D", help="inclusive day, or ISO time")
     replay.add_argument("--config", help="operator configuration file (or GATEWAY_CONFIG)")
     replay.add_argument("--database-url", help="the ledger database (or DATABASE_URL)")
     replay.add_argument("--format", choices=["table", "json"], default="table")
@@ -322,22 +323,6 @@ def recorded_facts(database_url: str, since: datetime | None, until: datetime | 
     finally:
         db.close()
 
-
-def _moment(*, end: bool) -> Callable[[str], datetime]:
-    """Parse ``--from``/``--to``: a day (``--to`` includes it) or an ISO time; UTC unless it says otherwise."""
-
-    def parse(value: str) -> datetime:
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a date: {value!r} (use YYYY-MM-DD)") from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        if end and len(value) == len("YYYY-MM-DD"):
-            moment += timedelta(days=1)
-        return moment
-
-    return parse
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import policy as cli
+from gateway.cli.common import moment_arg
 from gateway.cli.policy import explain_command, main, register
 from tests.policy.conftest import BASE, ROOT, KeywordClassifier, policy_text
 
@@ -111,7 +112,7 @@ def test_explain_needs_a_request_or_a_text() -> None:
     ],
 )
 def test_replay_dates(value: str, end: bool, expected: str) -> None:
-    assert cli._moment(end=end)(value).isoformat() == expected
+    assert moment_arg(end=end)(value).isoformat() == expected
 
 
 @pytest.mark.skipif(not (ROOT / "gateway" / "__main__.py").exists(), reason="no gateway/__main__.py yet")
