@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -27,6 +28,7 @@ from gateway.budget import BudgetKeeper
 from gateway.cache import AnswerCache, ResponseCache
 from gateway.classify.base import Classifier
 from gateway.config import Config
+from gateway.dataplane import DataPlane
 from gateway.keys import KeyStore
 from gateway.ledger.spool import LedgerSpool
 from gateway.ledger.store import Database
@@ -82,6 +84,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await _build(config, classifier, adapter_factory, cache, telemetry)
         quiet_libraries()  # adapters may have imported a library that brings its own log handler
+        _settle_heap()
         app.state.gateway = state
         watcher = (
             asyncio.create_task(state.policy.watch(config.policy_watch_s)) if config.policy_watch_s > 0 else None
@@ -119,6 +122,7 @@ def create_app(
     from gateway.reports.routes import router as reports_router
 
     app.include_router(reports_router)
+    app.add_middleware(DataPlane)  # inside RequestMiddleware: the data plane skips FastAPI's layers
     app.add_middleware(RequestMiddleware, telemetry=telemetry)
     from gateway.openapi import install_openapi
 
@@ -185,6 +189,15 @@ async def _build(
                          telemetry=telemetry, resilience=resilience)
     _gauges(state)
     return state
+
+
+def _settle_heap() -> None:
+    """Move everything loaded so far (models, Presidio, torch: hundreds of thousands of objects)
+    out of the cyclic garbage collector's reach. Otherwise each full collection walks all of
+    them and stalls the event loop for a quarter of a second under load. They stay alive for
+    the process's life anyway; what requests allocate afterwards is collected as usual. (No
+    collection first: it would take as long, at every start, to free a few start-up leftovers.)"""
+    gc.freeze()
 
 
 def _gauges(state: GatewayState) -> None:

@@ -6,13 +6,16 @@ never anything from a request's content, key or team secrets.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -20,19 +23,17 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "gateway_requests",
-            "Completion requests by outcome.",
-            ["route", "target", "level", "residency", "status"],
-            registry=self.registry,
+        # The request path's series are plain numbers updated on the event loop (every request
+        # passes here, and prometheus_client takes a lock per update): ``PathMetrics``.
+        path = self.path = PathMetrics()
+        self.registry.register(path)
+        self.requests = path.counter(
+            "gateway_requests", "Completion requests by outcome.", ["route", "target", "level", "residency", "status"]
         )
-        self.latency = Histogram(
-            "gateway_request_seconds",
-            "Time from request to the end of the response (streams: the last event).",
-            ["route"],
-            registry=self.registry,
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
-        )
+        self.latency = path.histogram(
+            "gateway_request_seconds", "Time from request to the end of the response (streams: the last event).",
+            ["route"], (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+        )  # fmt: skip
         # The response cache (gateway/cache/service.py). A store that fails or is too
         # slow is skipped: requests go on, these count it and /readyz says degraded.
         self.cache_lookups = Counter(
@@ -59,45 +60,46 @@ class Metrics:
             registry=self.registry,
         )
         # Request path (recorded by ChatService through observe_request and Telemetry.stage).
-        seconds = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
-        self.overhead = Histogram(
+        # Fine below a millisecond: the gateway's own stages take tens of microseconds each.
+        seconds = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                   1, 2.5, 5, 10, 30, 60)  # fmt: skip
+        self.overhead = path.histogram(
             "gateway_overhead_seconds",
             "The gateway's own time per request: total time less the time spent in upstream attempts.",
-            ["route"],
-            registry=self.registry,
-            buckets=seconds,
+            ["route"], seconds,
+        )  # fmt: skip
+        self.upstream = path.histogram(
+            "gateway_upstream_seconds", "Time of one attempt at one target.", ["target", "outcome"], seconds
         )
-        self.upstream = Histogram(
-            "gateway_upstream_seconds", "Time of one attempt at one target.", ["target", "outcome"],
-            registry=self.registry, buckets=seconds,
+        self.attempts = path.counter(
+            "gateway_attempts", "Attempts at targets by outcome.", ["target", "residency", "outcome"]
         )
-        self.attempts = Counter(
-            "gateway_attempts", "Attempts at targets by outcome.", ["target", "residency", "outcome"],
-            registry=self.registry,
+        self.tokens = path.counter("gateway_tokens", "Tokens by target and direction (input, output).",
+                                   ["target", "direction"])  # fmt: skip
+        self.cost = path.counter("gateway_cost_usd", "Cost in US dollars.", ["route", "target"])
+        self.cache_results = path.counter(
+            "gateway_cache_results", "Requests by cache result (hit, miss, skip).", ["result"]
         )
-        self.tokens = Counter(
-            "gateway_tokens", "Tokens by target and direction (input, output).", ["target", "direction"],
-            registry=self.registry,
-        )
-        self.cost = Counter("gateway_cost_usd", "Cost in US dollars.", ["route", "target"], registry=self.registry)
-        self.cache_results = Counter(
-            "gateway_cache_results", "Requests by cache result (hit, miss, skip).", ["result"], registry=self.registry
-        )
-        self.stage_seconds = Histogram(
-            "gateway_stage_seconds", "Time in each stage of the request path (classify: the classifier's time).",
-            ["stage"], registry=self.registry, buckets=seconds,
-        )
-        self.classifier_errors = Counter(
+        self.stage_seconds = path.histogram(
+            "gateway_stage_seconds",
+            "Time in each stage of the request path: auth, parse, classify, decide, cache, adapter (the "
+            "calls to targets, until the answer or a stream's first chunk), ledger.",
+            ["stage"], seconds,
+        )  # fmt: skip
+        self.classifier_errors = path.counter(
             "gateway_classifier_errors", "Classifier failures, answered with the policy's on_error level.",
-            ["reason"], registry=self.registry,
-        )
+            ["reason"],
+        )  # fmt: skip
+
+    def stage(self, name: str) -> _Series:
+        """The ``gateway_stage_seconds`` series of one stage."""
+        return self.stage_seconds.labels(name)
 
     def observe_request(self, row: Mapping[str, Any], attempts: Sequence[Any] = ()) -> None:
         """Count one finished request from its ledger row and its attempts (``gateway.dispatch.Attempt``)."""
         route, target = str(row.get("route") or ""), str(row.get("target") or "")
-        self.requests.labels(
-            route, target, str(row.get("level") or ""), str(row.get("residency") or ""), str(row.get("status_code"))
-        ).inc()
+        level, residency = str(row.get("level") or ""), str(row.get("residency") or "")
+        self.requests.labels(route, target, level, residency, str(row.get("status_code"))).inc()
         total = float(row.get("latency_ms") or 0) / 1000
         upstream = sum(float(getattr(a, "latency_ms", 0) or 0) for a in attempts) / 1000
         self.latency.labels(route).observe(total)
@@ -159,3 +161,81 @@ class _Reading(Collector):
         for values, value in self._read().items():
             family.add_metric(list(values), value)
         yield family
+
+
+class _Series:
+    """One labelled series: a count (counters) or bucket counts and a sum (histograms)."""
+
+    __slots__ = ("bounds", "counts", "total", "value")
+
+    def __init__(self, bounds: tuple[float, ...] = ()) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last is +Inf
+        self.total = 0.0
+        self.value = 0.0
+
+    def inc(self, amount: float = 1.0) -> None:
+        self.value += amount
+
+    def observe(self, value: float) -> None:
+        self.total += value
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+
+
+class _Family:
+    """A counter or histogram of the request path, with its series by label values."""
+
+    def __init__(self, name: str, documentation: str, labels: Sequence[str], buckets: tuple[float, ...] | None):
+        self.name, self.documentation, self.label_names = name, documentation, list(labels)
+        self.buckets = tuple(float(b) for b in buckets) if buckets is not None else None
+        self.series: dict[tuple[str, ...], _Series] = {}
+
+    def labels(self, *values: str) -> _Series:
+        found = self.series.get(values)
+        if found is None:
+            if len(values) != len(self.label_names):
+                raise ValueError(f"{self.name} takes the labels {self.label_names}")
+            found = self.series[values] = _Series(self.buckets or ())
+        return found
+
+    def collect(self) -> Metric:
+        if self.buckets is None:
+            counter = CounterMetricFamily(self.name, self.documentation, labels=self.label_names)
+            for values, series in list(self.series.items()):
+                counter.add_metric(list(values), series.value)
+            return counter
+        histogram = HistogramMetricFamily(self.name, self.documentation, labels=self.label_names)
+        edges = [*(floatToGoString(b) for b in self.buckets), "+Inf"]
+        for values, series in list(self.series.items()):
+            cumulative = list(itertools.accumulate(series.counts))
+            histogram.add_metric(list(values), list(zip(edges, cumulative, strict=True)), series.total)
+        return histogram
+
+
+class PathMetrics(Collector):
+    """Counters and histograms for the request path, without locks.
+
+    Every request updates a dozen series; prometheus_client's own metrics take
+    a lock for each update. These are updated only on the event loop thread
+    (the request path and its observers run there), and read there too (the
+    ``/metrics`` handler), so plain arithmetic is safe. The exposition is the
+    same as prometheus_client's: ``_total`` for counters, ``_bucket``,
+    ``_count`` and ``_sum`` for histograms.
+    """
+
+    def __init__(self) -> None:
+        self._families: list[_Family] = []
+
+    def counter(self, name: str, documentation: str, labels: Sequence[str]) -> _Family:
+        family = _Family(name, documentation, labels, None)
+        self._families.append(family)
+        return family
+
+    def histogram(self, name: str, documentation: str, labels: Sequence[str], buckets: Sequence[float]) -> _Family:
+        family = _Family(name, documentation, labels, tuple(buckets))
+        self._families.append(family)
+        return family
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self._families:
+            yield family.collect()

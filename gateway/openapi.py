@@ -75,7 +75,7 @@ def describe(app: FastAPI) -> dict[str, Any]:
     schemas["Error"] = ERROR_SCHEMA
     components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
     error_ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    keyed = {path for path, route in endpoints(app.routes) if _needs_key(route.dependant)}
+    keyed = {path for path, route in endpoints(app.routes) if _needs_key(route)}
     for path, operations in schema.get("paths", {}).items():
         for operation in operations.values():
             if path in keyed:
@@ -111,6 +111,11 @@ def endpoints(routes: Sequence[Any], prefix: str = "") -> Iterator[tuple[str, AP
             yield from endpoints(route.original_router.routes, prefix + str(getattr(context, "prefix", "") or ""))
 
 
-def _needs_key(dependant: Dependant) -> bool:
-    """Whether the route depends, at any depth, on the API-key check (``routes.principal``)."""
-    return any(getattr(d.call, "__name__", "") == "principal" or _needs_key(d) for d in dependant.dependencies)
+def _needs_key(route: APIRoute) -> bool:
+    """Whether the route checks the API key: it says so (``openapi_extra``: the data plane checks
+    the key itself) or depends, at any depth, on the key check (``routes.principal``)."""
+    return "security" in (route.openapi_extra or {}) or _depends_on_key(route.dependant)
+
+
+def _depends_on_key(dependant: Dependant) -> bool:
+    return any(getattr(d.call, "__name__", "") == "principal" or _depends_on_key(d) for d in dependant.dependencies)

@@ -9,21 +9,18 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.app import GatewayState
+from gateway.auth import authenticate
+from gateway.dataplane import error_answer, serve_chat
 from gateway.errors import (
-    AuthenticationFailed,
     GatewayError,
     InvalidRequest,
-    PayloadTooLarge,
     PermissionDenied,
-    render,
 )
 from gateway.keys import Principal
-from gateway.ledger.store import StoreUnavailable
-from gateway.logs import current_request_id
 from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
 log = logging.getLogger("gateway.http")
@@ -35,7 +32,8 @@ class ORJSONResponse(JSONResponse):
         return orjson.dumps(content)
 
 
-def state(request: Request) -> GatewayState:
+async def state(request: Request) -> GatewayState:
+    # async: FastAPI runs a plain function dependency in a worker thread, on every request
     return request.app.state.gateway  # type: ignore[no-any-return]
 
 
@@ -48,20 +46,7 @@ async def principal(request: Request, gateway: State) -> Principal:
 
 
 async def _principal(request: Request, gateway: State) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        raise AuthenticationFailed("Missing API key: send 'Authorization: Bearer <key>'.")
-    key = key.strip()
-    known, found = gateway.keys.cached(key)
-    if not known:
-        try:
-            found = await asyncio.to_thread(gateway.keys.authenticate, key)
-        except StoreUnavailable:
-            raise GatewayError("The key store is unavailable; try again shortly.") from None
-    if found is None:
-        raise AuthenticationFailed("Invalid or revoked API key.")
-    return found
+    return await authenticate(gateway.keys, request.headers.get("authorization", ""))
 
 
 Caller = Annotated[Principal, Depends(principal)]
@@ -77,31 +62,18 @@ def require(*roles: str) -> Any:
 
 
 # Roles per endpoint (docs/security.md); admin passes every check.
-DataPlane = Annotated[Principal, require("user")]
+DataPlaneCaller = Annotated[Principal, require("user")]
 
 
-@router.post("/v1/chat/completions")
-async def chat_completions(request: Request, gateway: State, caller: DataPlane) -> Response:
-    limit = gateway.config.limits.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
-    body = bytearray()
-    async for part in request.stream():
-        body += part
-        if len(body) > limit:
-            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
-    outcome = await gateway.chat.handle(
-        bytes(body), caller, request.headers.get("cache-control", "").lower(), request_id=current_request_id()
-    )
-    if outcome.stream is not None:
-        headers = {**outcome.headers, "cache-control": "no-cache", "x-accel-buffering": "no"}
-        return StreamingResponse(outcome.stream, media_type="text/event-stream", headers=headers)
-    return ORJSONResponse(outcome.body, headers=outcome.headers)
+@router.post("/v1/chat/completions", openapi_extra={"security": [{"bearer": []}]})
+async def chat_completions(request: Request) -> Response:
+    # Served by ``gateway.dataplane.DataPlane`` before FastAPI sees the request; this
+    # route describes it for /openapi.json and serves it where that middleware is absent.
+    return await serve_chat(request.app.state.gateway, request.scope, request.receive)
 
 
 @router.get("/v1/models")
-async def list_models(gateway: State, caller: DataPlane) -> Response:
+async def list_models(gateway: State, caller: DataPlaneCaller) -> Response:
     policy = gateway.policy.current.policy
     data = [
         {"id": name, "object": "model", "created": 0, "owned_by": policy.name, "tier": model.tier}
@@ -168,8 +140,7 @@ async def admin_policy_reload(gateway: State) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     async def gateway_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, GatewayError)
-        status, body, headers = render(exc)
-        return ORJSONResponse(body, status_code=status, headers=headers)
+        return error_answer(exc)
 
     async def validation_error(_: Request, exc: Exception) -> Response:
         return await gateway_error(_, InvalidRequest("The request is malformed."))

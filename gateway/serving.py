@@ -138,7 +138,8 @@ class ChatService:
     async def _handle(
         self, raw: bytes, principal: Principal, cache_control: str, record: _Record, loaded: LoadedPolicy
     ) -> Outcome:
-        request, payload = self._parse(raw)
+        with self._telemetry.stage("parse"):
+            request, payload = self._parse(raw)
         policy = loaded.policy
         if request.model not in policy.models or not principal.may_use(request.model):
             raise ModelNotFound("The requested model does not exist or is not available to this key.",
@@ -191,7 +192,8 @@ class ChatService:
             store_key = None if "no-store" in cache_control else key
             return await self._stream(record, request, decision, loaded, chain, call, store_key)
         try:
-            completion = await chain.complete(call)  # the chain keeps the deadline: 504 when it passes
+            with self._telemetry.stage("adapter"):
+                completion = await chain.complete(call)  # the chain keeps the deadline: 504 when it passes
         finally:
             self._note_attempts(record, chain)
         assert chain.answered_by is not None
@@ -223,6 +225,8 @@ class ChatService:
         return request, payload
 
     async def _classify(self, payload: Mapping[str, Any], loaded: LoadedPolicy) -> Classification:
+        if not loaded.reads_content:  # nothing in the request can change the decision or the record
+            return Classification()
         texts, unscannable = extract_texts(payload)
         if unscannable:
             return Classification(error="unscannable_content")
@@ -231,7 +235,9 @@ class ChatService:
         if recognizers is None:
             recognizers = self._recognizers[loaded.version] = recognizers_of(loaded.policy)
         try:
-            return await self.classifier.classify(texts, recognizers=recognizers, min_score=c.min_score)
+            return await self.classifier.classify(
+                texts, recognizers=recognizers, min_score=c.min_score, entities=loaded.detects
+            )
         except Exception:
             log.exception("classifier raised; applying on_error level")
             return Classification(error="exception")
@@ -303,7 +309,8 @@ class ChatService:
     ) -> Outcome:
         chunks = chain.stream(call)
         try:
-            first = await anext(chunks)  # the chain keeps the deadline, until the stream's last chunk
+            with self._telemetry.stage("adapter"):  # a stream's adapter stage ends at its first chunk
+                first = await anext(chunks)  # the chain keeps the deadline, until the stream's last chunk
         except BaseException:
             self._note_attempts(record, chain)
             await chunks.aclose()  # type: ignore[attr-defined]

@@ -6,14 +6,21 @@ Spans, by name:
 ``{METHOD} {route}``       SERVER  the HTTP request (``RequestMiddleware``); once
                                    decided: ``gateway.*`` and ``gen_ai.*`` facts
 ``gateway.auth``                   API key lookup
+``gateway.parse``                  the body read as JSON and validated
 ``gateway.classify``               classification
 ``gateway.decide``                 the policy decision
 ``gateway.cache``                  cache lookup or store
-``chat {model}``           CLIENT  one attempt at one target (GenAI conventions:
+``gateway.adapter``                the calls to targets: retries and fallbacks,
+                                   until the answer (a stream: its first chunk)
+``chat {model}``           CLIENT  inside ``gateway.adapter``: one attempt at one
+                                   target (GenAI conventions:
                                    ``gen_ai.operation.name``, ``gen_ai.system``,
                                    ``gen_ai.request.model``, ``gen_ai.usage.*``)
 ``gateway.ledger``                 ledger row and audit record queued
 =========================  ======  ==============================================
+
+Each stage's duration is also in ``gateway_stage_seconds{stage}``, traced or
+not (``bench/overhead`` reads it for its per-stage breakdown).
 
 What a span may carry: names the operator chose (route, target, level,
 residency, team, virtual model), entity *types*, codes, counts and timings.
@@ -36,7 +43,7 @@ import os
 import secrets
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -46,7 +53,6 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.base import Adapter, Chunk, Completion, ModelCall, Usage
@@ -100,9 +106,19 @@ class Telemetry:
     def tracing(self) -> bool:
         return self.provider is not None
 
+    def stage(self, name: str) -> AbstractContextManager[Any]:
+        """A span ``gateway.<name>`` around one stage, and its duration in ``gateway_stage_seconds``.
+
+        Without tracing it is only the timer: a stage costs two clock reads and
+        one histogram observation, nothing else.
+        """
+        histogram = self.metrics.stage(name) if self.metrics is not None else None
+        if self.provider is None:
+            return _Timer(histogram)
+        return self._traced_stage(name, histogram)
+
     @contextmanager
-    def stage(self, name: str) -> Iterator[Span]:
-        """A span ``gateway.<name>`` around one stage, and its duration in ``gateway_stage_seconds``."""
+    def _traced_stage(self, name: str, histogram: Any) -> Iterator[Span]:
         started = time.perf_counter()
         with self.tracer.start_as_current_span(
             f"gateway.{name}", end_on_exit=True, record_exception=False, set_status_on_exception=False
@@ -116,8 +132,8 @@ class Telemetry:
                 _failed(span, type(error).__name__)
                 raise
             finally:
-                if self.metrics is not None:
-                    self.metrics.stage_seconds.labels(name).observe(time.perf_counter() - started)
+                if histogram is not None:
+                    histogram.observe(time.perf_counter() - started)
 
     def traced(self, adapters: Mapping[str, Adapter], policy: Policy) -> Mapping[str, Adapter]:
         """The adapters wrapped so that each call is a ``chat {model}`` span; as they are when not tracing."""
@@ -245,6 +261,24 @@ class TracedAdapter(Adapter):
         return await self._inner.ready()
 
 
+class _Timer:
+    """A stage's timer when nothing is traced."""
+
+    __slots__ = ("_histogram", "_started")
+
+    def __init__(self, histogram: Any) -> None:
+        self._histogram = histogram
+        self._started = 0.0
+
+    def __enter__(self) -> Span:
+        self._started = time.perf_counter()
+        return trace.INVALID_SPAN
+
+    def __exit__(self, *_: object) -> None:
+        if self._histogram is not None:
+            self._histogram.observe(time.perf_counter() - self._started)
+
+
 class RequestMiddleware:
     """Every HTTP request: a request id (``x-request-id``, and in every log line), a SERVER
     span, and one access log line with the route template, status and duration."""
@@ -260,6 +294,23 @@ class RequestMiddleware:
             return
         request_id = secrets.token_hex(12)
         method = scope.get("method", "GET") if scope.get("method") in _METHODS else "_OTHER"
+        id_token = REQUEST_ID.set(request_id)
+        started = time.perf_counter()
+        outcome = _Outcome(send, request_id.encode())
+        try:
+            if self.telemetry.tracing:
+                await self._traced(scope, receive, outcome, method)
+            else:
+                await self.app(scope, receive, outcome.send)
+        finally:
+            route = getattr(scope.get("route"), "path", None)
+            access_log.info(
+                "%s %s %d %.1fms", method, route or "(unmatched)", outcome.status,
+                (time.perf_counter() - started) * 1000,
+            )  # fmt: skip
+            REQUEST_ID.reset(id_token)
+
+    async def _traced(self, scope: Scope, receive: Receive, outcome: _Outcome, method: str) -> None:
         carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())
                    if k in (b"traceparent", b"tracestate")}
         parent = self._propagator.extract(carrier) if carrier else None
@@ -267,37 +318,39 @@ class RequestMiddleware:
             method, context=parent, kind=SpanKind.SERVER, attributes={"http.request.method": method},
             record_exception=False, set_status_on_exception=False,
         )
-        id_token = REQUEST_ID.set(request_id)
         context_token = otel_context.attach(trace.set_span_in_context(span, parent))
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                headers = MutableHeaders(scope=message)
-                if "x-request-id" not in headers:
-                    headers.append("x-request-id", request_id)
-            await send(message)
-
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, outcome.send)
         finally:
             route = getattr(scope.get("route"), "path", None)
             if route:
                 span.update_name(f"{method} {route}")
                 span.set_attribute("http.route", route)
-            span.set_attribute("http.response.status_code", status)
-            if status >= 500:
+            span.set_attribute("http.response.status_code", outcome.status)
+            if outcome.status >= 500:
                 span.set_status(Status(StatusCode.ERROR))
-                span.set_attribute("error.type", str(status))
+                span.set_attribute("error.type", str(outcome.status))
             span.end()
             otel_context.detach(context_token)
-            access_log.info(
-                "%s %s %d %.1fms", method, route or "(unmatched)", status, (time.perf_counter() - started) * 1000
-            )
-            REQUEST_ID.reset(id_token)
+
+
+class _Outcome:
+    """Wraps ``send``: notes the status and adds ``x-request-id`` when the response lacks it."""
+
+    __slots__ = ("_request_id", "_send", "status")
+
+    def __init__(self, send: Send, request_id: bytes) -> None:
+        self._send = send
+        self._request_id = request_id
+        self.status = 500
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = int(message["status"])
+            headers = message.setdefault("headers", [])
+            if not any(name.lower() == b"x-request-id" for name, _ in headers):
+                message["headers"] = [*headers, (b"x-request-id", self._request_id)]
+        await self._send(message)
 
 
 def _failed(span: Span, code: str) -> None:

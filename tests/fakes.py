@@ -29,7 +29,8 @@ class KeywordClassifier:
         self.calls: list[list[str]] = []
 
     async def classify(
-        self, texts: Sequence[str], *, recognizers: Sequence[PolicyRecognizer] = (), min_score: float = 0.5
+        self, texts: Sequence[str], *, recognizers: Sequence[PolicyRecognizer] = (), min_score: float = 0.5,
+        entities: frozenset[str] | None = None,
     ) -> Classification:
         self.calls.append(list(texts))
         if self.raises:
@@ -40,6 +41,8 @@ class KeywordClassifier:
         for r in recognizers:
             if any(w.lower() in t.lower() for w in r.words for t in texts):
                 found.add(r.entity)
+        if entities is not None:  # as the real one: only the types the policy uses
+            found &= entities
         return Classification(entity_types=frozenset(found))
 
 

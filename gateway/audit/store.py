@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from gateway.audit.record import GENESIS, AuditRecord, digest
 from gateway.audit.schema import audit_head, audit_log, metadata
+from gateway.ledger.bulk import BulkInsert
 from gateway.ledger.store import StoreUnavailable
 
 _PG_TRIGGERS = (
@@ -47,6 +48,7 @@ _SQLITE_TRIGGERS = (
     """CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END""",
 )
+_AUDIT_INSERT = BulkInsert(audit_log)
 _SCHEMA_LOCK = 0x6761_7564  # pg_advisory_xact_lock key: replicas preparing the schema at once
 
 
@@ -124,7 +126,7 @@ class AuditStore:
                     prev = digest(body)
                     rows.append(_columns(record, seq, body.decode(), prev, self.writer))
                 if rows:
-                    conn.execute(insert(audit_log), rows)
+                    _AUDIT_INSERT.insert(conn, rows)
                     conn.execute(
                         update(audit_head)
                         .where(audit_head.c.id == 1)

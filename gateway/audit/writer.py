@@ -21,13 +21,18 @@ from typing import Any
 from gateway.audit.record import AuditRecord
 from gateway.audit.store import AuditCorrupted, AuditStore, Head
 from gateway.ledger.store import StoreUnavailable
+from gateway.ledger.writer import FLUSH_INTERVAL_S
 
 log = logging.getLogger("gateway.audit")
 
 
 class AuditWriter:
-    def __init__(self, store: AuditStore, *, batch_size: int = 200, anchor_every_s: float = 60.0) -> None:
+    def __init__(
+        self, store: AuditStore, *, batch_size: int = 500, anchor_every_s: float = 60.0,
+        flush_interval_s: float = FLUSH_INTERVAL_S,
+    ) -> None:  # fmt: skip
         self.store = store
+        self._flush_interval_s = flush_interval_s
         self._batch_size = batch_size
         self._anchor_every_s = anchor_every_s
         self._pending: list[AuditRecord] = []
@@ -76,7 +81,7 @@ class AuditWriter:
         backoff = 0.1
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=0.05)
+                await asyncio.wait_for(self._wake.wait(), timeout=self._flush_interval_s)
             self._wake.clear()
             try:
                 while self._pending:

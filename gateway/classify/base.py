@@ -61,10 +61,13 @@ class Classifier(Protocol):
     """Finds entity types in texts.
 
     ``classify`` receives every text a request carries (all roles, content
-    parts, tool-call arguments, names), the policy's own recognizers and the
-    minimum score. It must not block the event loop. It should not raise: a
-    failure is reported through ``Classification.error`` so the caller fails
-    closed; if it raises anyway, the caller treats that as an error too.
+    parts, tool-call arguments, names), the policy's own recognizers, the
+    minimum score and the entity types the policy can use (``entities``;
+    ``None``: all). It need not report types outside ``entities``, and may skip
+    the detectors that only find such types. It must not block the event loop.
+    It should not raise: a failure is reported through ``Classification.error``
+    so the caller fails closed; if it raises anyway, the caller treats that as
+    an error too.
     """
 
     async def classify(
@@ -73,4 +76,5 @@ class Classifier(Protocol):
         *,
         recognizers: Sequence[PolicyRecognizer] = (),
         min_score: float = 0.5,
+        entities: frozenset[str] | None = None,
     ) -> Classification: ...

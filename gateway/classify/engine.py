@@ -44,6 +44,7 @@ from gateway.classify.recognizers import our_recognizers
 from gateway.classify.recognizers.ner import LatinNerRecognizer
 
 LANGUAGE = "en"
+_NER = frozenset(NER_ENTITIES)
 
 # Presidio's own recognizers that we keep, as they are. Presidio's
 # CreditCard, Iban, UsSsn, Phone, Email and Date recognizers are replaced
@@ -98,6 +99,7 @@ class DetectionEngine:
             context_aware_enhancer=WindowContextEnhancer(),
         )
         self.ner = LatinNerRecognizer(LANGUAGE)
+        self._pattern_entities = frozenset(self.analyzer.get_supported_entities(LANGUAGE))
         self._no_nlp = NlpArtifacts(
             entities=[],
             tokens=Doc(self.nlp_engine.get_nlp(LANGUAGE).vocab, words=[]),
@@ -122,6 +124,7 @@ class DetectionEngine:
         text: str,
         policy_recognizers: Sequence[EntityRecognizer],
         min_score: float,
+        entities: frozenset[str] | None = None,
     ) -> list[RecognizerResult]:
         """Regex and checksum recognizers, context applied, at or above ``min_score``.
 
@@ -131,9 +134,17 @@ class DetectionEngine:
         inside an e-mail address. The outer match is at least as sensitive,
         so no level is lost.
         """
+        wanted = None
+        if entities is not None:  # only the recognizers of those types run
+            wanted = sorted(
+                (entities & self._pattern_entities) | {e for r in policy_recognizers for e in r.supported_entities}
+            )
+            if not wanted:
+                return []
         results = self.analyzer.analyze(
             text=text,
             language=LANGUAGE,
+            entities=wanted,
             ad_hoc_recognizers=list(policy_recognizers) or None,
             score_threshold=min_score,
             nlp_artifacts=self._no_nlp,
@@ -153,5 +164,21 @@ class DetectionEngine:
 
     def ner_pass(self, text: str, min_score: float) -> list[RecognizerResult]:
         """Named entities from the spaCy model, at or above ``min_score``."""
-        artifacts = self.nlp_engine.process_text(text, LANGUAGE)
-        return [result for result in self.ner.analyze(text, list(NER_ENTITIES), artifacts) if result.score >= min_score]
+        return self.ner_passes([text], [min_score])[0]
+
+    def ner_passes(
+        self, texts: Sequence[str], min_scores: Sequence[float], entities: Sequence[frozenset[str] | None] = ()
+    ) -> list[list[RecognizerResult]]:
+        """``ner_pass`` for each text, the model run once over all of them (``NerNlpEngine.process_batch``);
+        ``entities[i]``: the types wanted from text ``i`` (default: all the model gives)."""
+        batch = self.nlp_engine.process_batch(texts, LANGUAGE)
+        wanted = [sorted(_NER & types) if types is not None else list(NER_ENTITIES) for types in entities]
+        wanted = wanted or [list(NER_ENTITIES)] * len(texts)
+        return [
+            [result for result in self.ner.analyze(text, types, artifacts) if result.score >= min_score]
+            for text, artifacts, min_score, types in zip(texts, batch, min_scores, wanted, strict=True)
+        ]
+
+    def needs_ner(self, entities: frozenset[str] | None) -> bool:
+        """Whether the NER pass can find any of ``entities`` (``None``: all types)."""
+        return entities is None or bool(entities & _NER)

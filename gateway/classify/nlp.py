@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import spacy
 from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
 from spacy.language import Language
+from spacy.tokens import Doc
 
 from gateway.classify.recognizers.ner import NER_ENTITIES
 
@@ -128,7 +130,18 @@ class NerNlpEngine(SpacyNlpEngine):
     def process_text(self, text: str, language: str) -> NlpArtifacts:
         if not self.nlp:
             raise RuntimeError("NLP engine is not loaded")
-        doc = self.nlp[language](text if text.isascii() else _CJK.sub(" ", text))
+        return self._artifacts(self.nlp[language](_readable(text)), language)
+
+    def process_batch(self, texts: Sequence[str], language: str) -> list[NlpArtifacts]:  # type: ignore[override]
+        """``process_text`` for many texts in one pass of the model (``Language.pipe``): the
+        per-call cost of the network is paid once for the batch, and each text's entities are
+        the same as alone (the model's windows stop at each text's edges)."""
+        if not self.nlp:
+            raise RuntimeError("NLP engine is not loaded")
+        docs = self.nlp[language].pipe([_readable(text) for text in texts], batch_size=max(len(texts), 1))
+        return [self._artifacts(doc, language) for doc in docs]
+
+    def _artifacts(self, doc: Doc, language: str) -> NlpArtifacts:
         entities = list(doc.ents)
         scores = [self.ner_model_configuration.default_score] * len(entities)
         entities, scores = self._get_updated_entities(entities, scores)
@@ -141,3 +154,8 @@ class NerNlpEngine(SpacyNlpEngine):
             language=language,
             scores=scores,
         )
+
+
+def _readable(text: str) -> str:
+    """What the model is shown: Chinese characters blanked (same length, so offsets hold)."""
+    return text if text.isascii() else _CJK.sub(" ", text)

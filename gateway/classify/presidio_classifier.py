@@ -3,22 +3,34 @@
 What ``classify`` does with a request's texts:
 
 1. Refuses more than ``max_chars`` characters in total: ``error="too_long"``.
-2. Off the event loop, in a thread pool of ``workers`` threads, bounded by
-   ``timeout_s`` (``error="timeout"``), for each text:
+2. Hands the request to the analysis workers (``workers`` threads, default
+   one per core) and waits at most ``timeout_s`` (``error="timeout"``). Off
+   the event loop, for each text:
 
    a. looks up the per-message cache (key: a digest of the text, the policy
-      recognizer tuple and ``min_score``), so a conversation only pays for
-      its new messages;
+      recognizer tuple, ``min_score`` and the entity types wanted), so a
+      conversation only pays for its new messages;
    b. normalizes the text (``normalize.py``) and refuses a script no detector
       reads (``script.py``): ``error="unreadable_language"``;
    c. runs the pattern pass (regex and checksum recognizers, the policy's
-      recognizers);
+      recognizers): only the recognizers of the types in ``entities``, when
+      the caller names them (the gateway passes the types its policy uses);
    d. if ``decisive_entities`` says the types found so far already decide
-      the request, stops; otherwise runs the NER pass.
+      the request, or no type in ``entities`` comes from NER, stops;
+      otherwise runs the NER pass.
 
    Spans are mapped back to the original text.
 3. Any exception becomes ``error="exception"``. ``classify`` never raises
    (except ``CancelledError`` when its caller is cancelled).
+
+Batching: a worker takes every request waiting when it becomes free (up to
+``batch_size``) and runs the NER pass of all their texts in one pass of the
+model (``DetectionEngine.ner_passes``). The network's fixed cost per call,
+most of a short prompt's NER time, is then paid once per batch, so under
+concurrent load each request costs less. A request that arrives alone is
+analysed at once: no worker waits for a batch to fill. Each request's
+detections are the same whatever it was batched with; a failure in one
+request's texts fails that request only (closed), never its batch-mates.
 
 ``decisive_entities``: an optional callable the gateway passes, given the set
 of entity types found so far (pattern pass and cache) and answering whether
@@ -29,22 +41,24 @@ is skipped (and so are texts not yet looked at), and
 ``Classification.entity_types`` holds what was found up to then: enough for
 the decision, possibly not every type in the request.
 
-A timed-out analysis cannot be interrupted; its thread finishes in the
-background (and fills the cache), and requests queued behind it may time
-out too, which fails them closed.
+A timed-out analysis cannot be interrupted; a request still waiting for a
+worker is dropped, one already being analysed finishes in the background
+(and fills the cache). Requests queued behind a slow one may time out too,
+which fails them closed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import hashlib
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from presidio_analyzer import RecognizerResult
 
@@ -58,7 +72,7 @@ from gateway.classify.script import is_readable
 logger = logging.getLogger("gateway.classify")
 
 DecisiveEntities = Callable[[frozenset[str]], bool]
-_CacheKey = tuple[bytes, tuple[PolicyRecognizer, ...], float]
+_CacheKey = tuple[bytes, tuple[PolicyRecognizer, ...], float, frozenset[str] | None]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -73,6 +87,23 @@ class _Unreadable(Exception):
     """A text is in a script our detectors cannot read."""
 
 
+@dataclasses.dataclass(slots=True)
+class _Job:
+    """One ``classify`` call on its way through a worker."""
+
+    texts: tuple[str, ...]
+    recognizers: tuple[PolicyRecognizer, ...]
+    min_score: float
+    entities: frozenset[str] | None
+    future: concurrent.futures.Future[Classification]
+    keys: list[_CacheKey] = dataclasses.field(default_factory=list)
+    results: list[_TextResult | None] = dataclasses.field(default_factory=list)
+    views: dict[int, NormalizedText] = dataclasses.field(default_factory=dict)
+
+    def waiting_for_ner(self) -> list[int]:
+        return [i for i, result in enumerate(self.results) if result is not None and not result.ner_done]
+
+
 class PresidioClassifier:
     """Implements ``gateway.classify.base.Classifier``; see the module docstring.
 
@@ -80,9 +111,10 @@ class PresidioClassifier:
     downloaded). ``timeout_s``: limit per ``classify`` call. ``workers``:
     analysis threads (default: CPU count). ``max_chars``: limit on the total
     characters of one call. ``decisive_entities``: see the module docstring.
-    ``cache_size``: messages remembered (0 disables the cache). ``engine``: an
-    already loaded ``DetectionEngine`` to share (it is thread-safe), instead of
-    loading one for this classifier.
+    ``cache_size``: messages remembered (0 disables the cache). ``batch_size``:
+    most requests one worker analyses together. ``engine``: an already loaded
+    ``DetectionEngine`` to share (it is thread-safe), instead of loading one
+    for this classifier.
     """
 
     def __init__(
@@ -94,19 +126,28 @@ class PresidioClassifier:
         *,
         decisive_entities: DecisiveEntities | None = None,
         cache_size: int = 4096,
+        batch_size: int = 32,
         engine: DetectionEngine | None = None,
     ) -> None:
-        if timeout_s <= 0 or max_chars <= 0:
-            raise ValueError("timeout_s and max_chars must be positive")
+        if timeout_s <= 0 or max_chars <= 0 or batch_size <= 0:
+            raise ValueError("timeout_s, max_chars and batch_size must be positive")
         self.ner_model = ner_model
         self.timeout_s = timeout_s
         self.max_chars = max_chars
+        self.batch_size = batch_size
         self._decisive = decisive_entities
-        self._pool = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1, thread_name_prefix="classify")
         self._engine: DetectionEngine | None = engine
         self._load_lock = threading.Lock()
         self._cache: LruCache[_CacheKey, _TextResult] = LruCache(cache_size)
         self._policy_recognizers = PolicyRecognizerCompiler()
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._workers = [
+            threading.Thread(target=self._work, name=f"classify-{i}", daemon=True)
+            for i in range(workers or os.cpu_count() or 1)
+        ]
+        self._closed = False
+        for worker in self._workers:
+            worker.start()
 
     # -- life cycle -------------------------------------------------------
 
@@ -119,8 +160,10 @@ class PresidioClassifier:
         return self._engine is not None
 
     def close(self) -> None:
-        """Stop the worker threads; queued analyses are cancelled."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop the workers; requests still waiting are cancelled (their callers fail closed)."""
+        self._closed = True
+        for _ in self._workers:
+            self._jobs.put(None)
 
     def cache_stats(self) -> CacheStats:
         return self._cache.stats()
@@ -142,16 +185,20 @@ class PresidioClassifier:
         *,
         recognizers: Sequence[PolicyRecognizer] = (),
         min_score: float = 0.5,
+        entities: frozenset[str] | None = None,
     ) -> Classification:
         started = time.perf_counter()
         try:
             texts = tuple(texts)
             if sum(len(text) for text in texts) > self.max_chars:
                 result = Classification(error="too_long")
+            elif self._closed:
+                result = Classification(error="closed")
             else:
-                loop = asyncio.get_running_loop()
-                job = loop.run_in_executor(self._pool, self._classify_now, texts, tuple(recognizers), float(min_score))
-                result = await asyncio.wait_for(job, self.timeout_s)
+                wanted = frozenset(entities) if entities is not None else None
+                job = _Job(texts, tuple(recognizers), float(min_score), wanted, concurrent.futures.Future())
+                self._jobs.put(job)
+                result = await asyncio.wait_for(asyncio.wrap_future(job.future), self.timeout_s)
         except TimeoutError:
             logger.warning("classification timed out after %.1f s", self.timeout_s)
             result = Classification(error="timeout")
@@ -162,53 +209,98 @@ class PresidioClassifier:
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         return dataclasses.replace(result, elapsed_ms=elapsed_ms)
 
-    # -- the work, in a pool thread --------------------------------------
+    # -- the work, in a worker thread --------------------------------------
 
-    def _classify_now(
-        self,
-        texts: tuple[str, ...],
-        recognizers: tuple[PolicyRecognizer, ...],
-        min_score: float,
-    ) -> Classification:
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            batch = [job]
+            while len(batch) < self.batch_size:
+                try:
+                    more = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:  # closing: finish this batch, then stop
+                    self._jobs.put(None)
+                    break
+                batch.append(more)
+            self._analyse([j for j in batch if j.future.set_running_or_notify_cancel()])
+
+    def _analyse(self, batch: list[_Job]) -> None:
+        """The pattern pass of each request, then one NER pass over every text that still needs it."""
         try:
-            return self._classify_texts(texts, recognizers, min_score)
-        except _Unreadable:
-            return Classification(error="unreadable_language")
+            engine = self._ensure_engine()
+        except Exception as exc:  # noqa: BLE001 - the model could not be loaded: every request fails closed
+            self._fail(batch, exc)
+            return
+        waiting: list[_Job] = []
+        for job in batch:
+            try:
+                if self._prepare(engine, job):
+                    waiting.append(job)
+                else:
+                    job.future.set_result(_classification(job.results))
+            except Exception as exc:  # noqa: BLE001 - this request fails closed, its batch-mates go on
+                self._fail([job], exc)
+        if not waiting:
+            return
+        try:
+            self._ner(engine, waiting)
+        except Exception:  # noqa: BLE001 - find which request it was: each alone
+            for job in waiting:
+                try:
+                    self._ner(engine, [job])
+                except Exception as exc:  # noqa: BLE001
+                    self._fail([job], exc)
+                    continue
+                job.future.set_result(_classification(job.results))
+            return
+        for job in waiting:
+            job.future.set_result(_classification(job.results))
 
-    def _classify_texts(
-        self,
-        texts: tuple[str, ...],
-        recognizers: tuple[PolicyRecognizer, ...],
-        min_score: float,
-    ) -> Classification:
-        engine = self._ensure_engine()
-        policy = self._policy_recognizers.compile(recognizers)
-        keys: list[_CacheKey] = [(_digest(text), recognizers, min_score) for text in texts]
-        results: list[_TextResult | None] = [self._cache.get(key) for key in keys]
-        if self._decided(results):
-            return _classification(results)
-
-        normalized: dict[int, NormalizedText] = {}
-        for index, text in enumerate(texts):
-            if results[index] is not None:
+    def _prepare(self, engine: DetectionEngine, job: _Job) -> bool:
+        """Cache and pattern pass; whether the job still needs NER."""
+        policy = self._policy_recognizers.compile(job.recognizers)
+        job.keys = [(_digest(text), job.recognizers, job.min_score, job.entities) for text in job.texts]
+        job.results = [self._cache.get(key) for key in job.keys]
+        if self._decided(job.results):
+            return False
+        for index, text in enumerate(job.texts):
+            if job.results[index] is not None:
                 continue
-            view = normalized[index] = _readable(text)
-            found = _to_detections(view, engine.pattern_pass(view.text, policy, min_score))
-            results[index] = _TextResult(found, ner_done=False)
-            self._cache.put(keys[index], _TextResult(found, ner_done=False))
-        if self._decided(results):
-            return _classification(results)
+            view = job.views[index] = _readable(text)
+            found = _to_detections(view, engine.pattern_pass(view.text, policy, job.min_score, job.entities))
+            # Without a type NER could find, the pattern pass is the whole analysis.
+            result = job.results[index] = _TextResult(found, ner_done=not engine.needs_ner(job.entities))
+            self._cache.put(job.keys[index], result)
+        if self._decided(job.results):
+            return False
+        return bool(job.waiting_for_ner())
 
-        for index, text in enumerate(texts):
-            pending = results[index]
-            if pending is None or pending.ner_done:
-                continue
-            view = normalized.get(index) or _readable(text)
-            named = _to_detections(view, engine.ner_pass(view.text, min_score))
-            complete = _TextResult(_merge(pending.detections, named), ner_done=True)
-            results[index] = complete
-            self._cache.put(keys[index], complete)
-        return _classification(results)
+    def _ner(self, engine: DetectionEngine, jobs: list[_Job]) -> None:
+        items = [(job, index) for job in jobs for index in job.waiting_for_ner()]
+        views = [job.views.get(index) or _readable(job.texts[index]) for job, index in items]
+        named = engine.ner_passes(
+            [view.text for view in views], [job.min_score for job, _ in items], [job.entities for job, _ in items]
+        )
+        for (job, index), view, found in zip(items, views, named, strict=True):
+            pending = job.results[index]
+            assert pending is not None
+            complete = _TextResult(_merge(pending.detections, _to_detections(view, found)), ner_done=True)
+            job.results[index] = complete
+            self._cache.put(job.keys[index], complete)
+
+    @staticmethod
+    def _fail(jobs: list[_Job], exc: Exception) -> None:
+        for job in jobs:
+            if isinstance(exc, _Unreadable):
+                job.future.set_result(Classification(error="unreadable_language"))
+            else:
+                # The message may quote the text; log the type only.
+                logger.error("classification failed: %s", type(exc).__name__)
+                job.future.set_result(Classification(error="exception"))
 
     def _decided(self, results: list[_TextResult | None]) -> bool:
         if self._decisive is None:

@@ -26,6 +26,7 @@ from sqlalchemy import BigInteger, ColumnElement, Engine, cast, create_engine, e
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from gateway.ledger import migrate
+from gateway.ledger.bulk import BulkInsert
 from gateway.ledger.schema import ledger, policy_versions
 
 MONEY_PLACES = Decimal("1e-10")
@@ -33,6 +34,7 @@ _MONEY_SCALE = 10**10
 _LEDGER_COLUMNS: Mapping[str, Any] = MappingProxyType(
     {c.name: c.default.arg if c.default is not None and c.default.is_scalar else None for c in ledger.columns}
 )
+_LEDGER_INSERT = BulkInsert(ledger)
 log = logging.getLogger("gateway.ledger")
 
 
@@ -55,7 +57,8 @@ class Database:
         self.url = engine_url(url)
         if self.url.startswith("sqlite:///") and not self.url.startswith("sqlite:///:memory:"):
             Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        # A network database's pooled connection may have died since its last use; SQLite's cannot.
+        kwargs: dict[str, Any] = {"pool_pre_ping": not self.url.startswith("sqlite")}
         if self.url.startswith("postgresql"):
             # A database host that drops packets without a reset must not hang a
             # writer for minutes: TCP keepalives and a user timeout bound it.
@@ -107,7 +110,7 @@ class Database:
         rows = [_complete(row) for row in rows]
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(ledger), rows)
+                _LEDGER_INSERT.insert(conn, rows)
         except IntegrityError:
             # A retried batch after a lost commit acknowledgement: insert one by one.
             for row in rows:

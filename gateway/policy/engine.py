@@ -123,6 +123,40 @@ def level_is_final(policy: Policy, entity_types: frozenset[str]) -> bool:
     return not any(_mentions_entities(route.when) for route in policy.routes)
 
 
+def detected_entities(policy: Policy) -> frozenset[str]:
+    """The entity types this policy can use: the classifier looks for these and no others.
+
+    A type counts when ``classification.entities`` maps it to a level (even
+    the default level: its findings are evidence in the record), when a route
+    tests it (``entities_any``), or when one of the policy's own recognizers
+    reports it. Detectors of other types would only spend time: nothing in
+    this policy reads what they find. (``policy replay`` cannot know whether
+    recorded requests held a type their policy did not look for.)
+    """
+    c = policy.classification
+    found = set(c.entities) | {r.entity for r in c.recognizers}
+    for route in policy.routes:
+        found.update(_entities_tested(route.when))
+    return frozenset(found)
+
+
+def reads_content(policy: Policy) -> bool:
+    """Whether what a request says can change anything this policy decides or records.
+
+    False only for a policy that uses no entity type at all (``detected_entities``
+    is empty): every request then gets ``default_level`` whatever it carries,
+    so the gateway does not classify it.
+    """
+    return bool(detected_entities(policy))
+
+
+def _entities_tested(when: When) -> set[str]:
+    found = set(when.entities_any or ())
+    for group in when.any_of or ():
+        found |= _entities_tested(group)
+    return found
+
+
 def _mentions_entities(when: When) -> bool:
     return when.entities_any is not None or any(_mentions_entities(g) for g in when.any_of or ())
 

@@ -51,12 +51,16 @@ async def classify_request(loaded: LoadedPolicy, classifier: Classifier, request
     """Classify every text the request carries, as the server does; failures become errors (fail closed)."""
     from gateway.classify.extract import extract_texts
 
+    if not loaded.reads_content:  # as the server: a policy that maps no entity classifies nothing
+        return Classification()
     texts, unscannable = extract_texts(request)
     if unscannable:
         return Classification(error="unscannable_content")
     c = loaded.policy.classification
     try:
-        return await classifier.classify(texts, recognizers=recognizers_of(loaded.policy), min_score=c.min_score)
+        return await classifier.classify(
+            texts, recognizers=recognizers_of(loaded.policy), min_score=c.min_score, entities=loaded.detects
+        )
     except Exception:  # noqa: BLE001 - any classifier failure fails closed, as in the server
         return Classification(error="exception")
 

@@ -18,6 +18,7 @@ import orjson
 import yaml
 from pydantic import ValidationError
 
+from gateway.policy.engine import detected_entities
 from gateway.policy.model import Path as FieldPath
 from gateway.policy.model import Policy, reference_problems
 
@@ -49,13 +50,23 @@ class PolicyError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class LoadedPolicy:
-    """A validated policy with its source, version and node positions."""
+    """A validated policy with its source, version and node positions, and what the request
+    path needs of it worked out once (``reads_content``)."""
 
     policy: Policy
     source: str
     path: str
     version: str
     positions: dict[FieldPath, tuple[int, int]]
+    detects: frozenset[str] | None = None
+    """The entity types the classifier looks for under this policy
+    (``gateway.policy.engine.detected_entities``); ``None``: every type it knows."""
+
+    @property
+    def reads_content(self) -> bool:
+        """Whether a request's content can change what this policy decides or records;
+        when not, requests are not classified at all."""
+        return self.detects is None or bool(self.detects)
 
     def where(self, path: FieldPath) -> tuple[int, int]:
         """Line and column (1-based) of the value at ``path``, or of its nearest parent."""
@@ -161,7 +172,10 @@ def load_text(source: str, file: str = "<policy>") -> LoadedPolicy:
     problems = [at(path, f"{dotted(path)}: {message}") for path, message in reference_problems(policy)]
     if problems:
         raise PolicyError(sorted(problems, key=lambda p: (p.line, p.column)))
-    return LoadedPolicy(policy=policy, source=source, path=file, version=canonical_version(data), positions=positions)
+    return LoadedPolicy(
+        policy=policy, source=source, path=file, version=canonical_version(data), positions=positions,
+        detects=detected_entities(policy),
+    )  # fmt: skip
 
 
 def validation_problems(

@@ -7,7 +7,7 @@ holds one of each piece; ``gateway/dispatch.py`` consults it at every attempt,
 ==================  ==========================================  ===========================
 module              what                                        state
 ==================  ==========================================  ===========================
-``retry``           retries with backoff and jitter (tenacity),  per replica
+``retry``           retries with backoff and jitter,            per replica
                     ``Retry-After``, the retry budget
 ``breaker``         circuit breakers per target                 Redis, else in process
 ``ratelimit``       requests/tokens per minute, key and team    Redis, else in process

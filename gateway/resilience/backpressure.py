@@ -46,7 +46,18 @@ class Bulkheads:
         ``wait_s`` (default ``queue_wait_s``).
         """
         slots = self._for(target, limit or self._default)
-        wait = self.queue_wait_s if wait_s is None else min(wait_s, self.queue_wait_s)
+        if slots.semaphore.locked():  # full: wait for a place, at most queue_wait_s
+            await self._wait(target, slots, self.queue_wait_s if wait_s is None else min(wait_s, self.queue_wait_s))
+        else:
+            await slots.semaphore.acquire()  # a free place: taken at once, no timer
+        slots.in_flight += 1
+        try:
+            yield
+        finally:
+            slots.in_flight -= 1
+            slots.semaphore.release()
+
+    async def _wait(self, target: str, slots: _Slots, wait: float) -> None:
         slots.waiting += 1
         try:
             async with asyncio.timeout(max(wait, 0.0)):
@@ -59,12 +70,6 @@ class Bulkheads:
             ) from None
         finally:
             slots.waiting -= 1
-        slots.in_flight += 1
-        try:
-            yield
-        finally:
-            slots.in_flight -= 1
-            slots.semaphore.release()
 
     def in_flight(self) -> dict[str, int]:
         return {name: s.in_flight for name, s in self._slots.items()}

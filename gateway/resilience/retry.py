@@ -1,6 +1,6 @@
 """Retries of one target: which failures, how long to wait, and how many the target can bear.
 
-``RetryPolicy.retrying`` builds the tenacity loop for one target of one
+``RetryPolicy.retrying`` builds the retry loop for one target of one
 request. It retries only ``UpstreamError`` with ``retryable`` set (connection
 errors, timeouts, 429, 5xx, an unreadable 2xx), waits an exponential backoff
 with random jitter, or the upstream's ``Retry-After`` when that is longer, and
@@ -22,15 +22,17 @@ not retries.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
-from tenacity.wait import wait_exponential, wait_random
+from typing import ParamSpec, TypeVar
 
 from gateway.errors import UpstreamError
 from gateway.resilience.settings import RetrySettings
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 _BUCKETS = 10
 
@@ -87,16 +89,28 @@ def retryable(error: BaseException) -> bool:
     return isinstance(error, UpstreamError) and error.retryable
 
 
+@dataclass(frozen=True, slots=True)
+class RetryState:
+    """What ``on_retry`` is told before a retry's wait: which attempt failed, the wait, the error."""
+
+    attempt_number: int
+    upcoming_sleep: float
+    error: UpstreamError
+
+
 class RetryPolicy:
     """Builds the retry loop of one target for one request."""
 
     def __init__(self, settings: RetrySettings, budget: RetryBudget) -> None:
         self.settings = settings
         self.budget = budget
-        self._backoff = wait_exponential(
-            multiplier=settings.backoff_initial_s, exp_base=2, max=settings.backoff_max_s
-        ) + wait_random(0, settings.jitter_s)
         self.retries = 0
+
+    def backoff(self, attempt_number: int) -> float:
+        """The wait after failed attempt ``attempt_number`` (1-based): exponential, capped, plus jitter."""
+        s = self.settings
+        exponential = min(s.backoff_initial_s * 2 ** (attempt_number - 1), s.backoff_max_s)
+        return max(exponential, 0.0) + random.uniform(0, s.jitter_s)
 
     def retrying(
         self,
@@ -104,41 +118,61 @@ class RetryPolicy:
         deadline: float,
         *,
         max_attempts: int | None = None,
-        on_retry: Callable[[RetryCallState], None] | None = None,
-    ) -> AsyncRetrying:
-        """The tenacity loop for ``target``; ``deadline`` is on the event loop's clock."""
-        attempts = max_attempts or self.settings.max_attempts
-        loop = asyncio.get_running_loop()
+        on_retry: Callable[[RetryState], None] | None = None,
+    ) -> Retrying:
+        """The retry loop for ``target``; ``deadline`` is on the event loop's clock."""
+        return Retrying(self, target, deadline, max_attempts or self.settings.max_attempts, on_retry)
 
-        def wait(state: RetryCallState) -> float:
-            backoff = float(self._backoff(state))
-            error = state.outcome.exception() if state.outcome is not None else None
-            after = error.retry_after_s if isinstance(error, UpstreamError) else None
-            return max(backoff, after) if after is not None else backoff
 
-        def stop(state: RetryCallState) -> bool:
-            error = state.outcome.exception() if state.outcome is not None else None
-            after = error.retry_after_s if isinstance(error, UpstreamError) else None
-            if state.attempt_number >= attempts:
-                return True
-            if after is not None and after > self.settings.retry_after_cap_s:
-                return True
-            # Leave at least a second (or a quarter of what is left) for the attempt itself.
-            remaining = deadline - loop.time()
-            if state.upcoming_sleep + min(1.0, remaining / 4) >= remaining:
-                return True
-            return not self.budget.try_spend(target)
+class Retrying:
+    """``await retrying(call, *args)``: ``call`` until it answers, or the last error once retries stop.
 
-        def before_sleep(state: RetryCallState) -> None:
-            self.retries += 1
-            if on_retry is not None:
-                on_retry(state)
+    A first attempt that answers costs one ``await``: the loop does no work
+    until something fails. After a failure it retries only a retryable
+    ``UpstreamError`` and stops when the attempts are used up, the upstream's
+    ``Retry-After`` is above the cap, the wait would not leave time before the
+    deadline, or the target's retry budget is spent (see the module docstring).
+    """
 
-        return AsyncRetrying(
-            retry=retry_if_exception(retryable),
-            wait=wait,
-            stop=stop,
-            before_sleep=before_sleep,
-            reraise=True,
-            sleep=asyncio.sleep,
-        )
+    __slots__ = ("_attempts", "_deadline", "_on_retry", "_policy", "_target")
+
+    def __init__(
+        self, policy: RetryPolicy, target: str, deadline: float, attempts: int,
+        on_retry: Callable[[RetryState], None] | None,
+    ) -> None:  # fmt: skip
+        self._policy, self._target, self._deadline = policy, target, deadline
+        self._attempts, self._on_retry = attempts, on_retry
+
+    async def __call__(self, call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+        attempt = 1
+        while True:
+            try:
+                return await call(*args, **kwargs)
+            except UpstreamError as error:
+                if not error.retryable:
+                    raise
+                wait = self._wait(attempt, error)
+                if wait is None:
+                    raise
+                state = RetryState(attempt, wait, error)
+            self._policy.retries += 1
+            if self._on_retry is not None:
+                self._on_retry(state)
+            await asyncio.sleep(wait)
+            attempt += 1
+
+    def _wait(self, attempt: int, error: UpstreamError) -> float | None:
+        """How long to wait before the next attempt, or ``None`` when there is none."""
+        policy = self._policy
+        backoff = policy.backoff(attempt)
+        after = error.retry_after_s
+        wait = max(backoff, after) if after is not None else backoff
+        if attempt >= self._attempts:
+            return None
+        if after is not None and after > policy.settings.retry_after_cap_s:
+            return None
+        # Leave at least a second (or a quarter of what is left) for the attempt itself.
+        remaining = self._deadline - asyncio.get_running_loop().time()
+        if wait + min(1.0, remaining / 4) >= remaining:
+            return None
+        return wait if policy.budget.try_spend(self._target) else None

@@ -31,15 +31,18 @@ class CountingEngine:
         self.ner_texts: list[str] = []
         self._lock = threading.Lock()
 
-    def pattern_pass(self, text: str, policy: object, min_score: float) -> list[object]:
+    def pattern_pass(self, text: str, policy: object, min_score: float, entities: object = None) -> list[object]:
         with self._lock:
             self.pattern_texts.append(text)
-        return self._engine.pattern_pass(text, policy, min_score)  # type: ignore[arg-type]
+        return self._engine.pattern_pass(text, policy, min_score, entities)  # type: ignore[arg-type]
 
-    def ner_pass(self, text: str, min_score: float) -> list[object]:
+    def ner_passes(self, texts: list[str], min_scores: list[float], entities: object = ()) -> list[list[object]]:
         with self._lock:
-            self.ner_texts.append(text)
-        return self._engine.ner_pass(text, min_score)  # type: ignore[return-value]
+            self.ner_texts.extend(texts)
+        return self._engine.ner_passes(texts, min_scores, entities)  # type: ignore[arg-type, return-value]
+
+    def needs_ner(self, entities: frozenset[str] | None) -> bool:
+        return self._engine.needs_ner(entities)
 
 
 def run(classifier: PresidioClassifier, texts: list[str], **kwargs: object) -> Classification:
@@ -124,7 +127,7 @@ def test_unreadable_language(classify: Classify, text: str) -> None:
 
 def test_exception(engine: DetectionEngine, caplog: pytest.LogCaptureFixture) -> None:
     class Broken(CountingEngine):
-        def pattern_pass(self, text: str, policy: object, min_score: float) -> list[object]:
+        def pattern_pass(self, text: str, policy: object, min_score: float, entities: object = None) -> list[object]:
             raise RuntimeError(f"boom on {text}")
 
     broken = PresidioClassifier(engine=Broken(engine))  # type: ignore[arg-type]
@@ -137,9 +140,9 @@ def test_exception(engine: DetectionEngine, caplog: pytest.LogCaptureFixture) ->
 
 def test_timeout(engine: DetectionEngine) -> None:
     class Slow(CountingEngine):
-        def pattern_pass(self, text: str, policy: object, min_score: float) -> list[object]:
+        def pattern_pass(self, text: str, policy: object, min_score: float, entities: object = None) -> list[object]:
             time.sleep(0.5)
-            return super().pattern_pass(text, policy, min_score)
+            return super().pattern_pass(text, policy, min_score, entities)
 
     slow = PresidioClassifier(engine=Slow(engine), timeout_s=0.05)  # type: ignore[arg-type]
     started = time.perf_counter()

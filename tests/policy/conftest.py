@@ -77,7 +77,8 @@ class KeywordClassifier:
         self.calls: list[list[str]] = []
 
     async def classify(
-        self, texts: Sequence[str], *, recognizers: Sequence[PolicyRecognizer] = (), min_score: float = 0.5
+        self, texts: Sequence[str], *, recognizers: Sequence[PolicyRecognizer] = (), min_score: float = 0.5,
+        entities: frozenset[str] | None = None,
     ) -> Classification:
         self.calls.append(list(texts))
         if self.raises:
@@ -90,6 +91,8 @@ class KeywordClassifier:
                 found.add(r.entity)
             if r.pattern and any(re.search(r.pattern, t) for t in texts):
                 found.add(r.entity)
+        if entities is not None:  # as the real one: only the types the policy uses
+            found &= entities
         return Classification(entity_types=frozenset(found), scores=dict.fromkeys(found, 0.9))
 
 

@@ -97,9 +97,10 @@ class NonClosingClassifier:
         self._inner = inner
 
     async def classify(
-        self, texts: Any, *, recognizers: tuple[PolicyRecognizer, ...] = (), min_score: float = 0.5
+        self, texts: Any, *, recognizers: tuple[PolicyRecognizer, ...] = (), min_score: float = 0.5,
+        entities: frozenset[str] | None = None,
     ) -> Classification:
-        return await self._inner.classify(texts, recognizers=recognizers, min_score=min_score)
+        return await self._inner.classify(texts, recognizers=recognizers, min_score=min_score, entities=entities)
 
 
 @pytest.fixture
