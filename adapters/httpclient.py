@@ -254,12 +254,15 @@ class Response:
 
     async def read(self) -> bytes:
         """The whole body."""
-        while not self.complete:
+        parts: list[bytes] = []
+        while True:
+            while self._chunks:  # taken as they come: a paused socket is resumed as the buffer empties
+                data = self._chunks.popleft()
+                self._take(len(data))
+                parts.append(data)
+            if self.complete:
+                return b"".join(parts)
             await self._progress()
-        body = b"".join(self._chunks)
-        self._take(len(body))
-        self._chunks.clear()
-        return body
 
     async def lines(self) -> AsyncIterator[bytes]:
         """The body line by line (line ends removed), then the unterminated rest if any."""

@@ -21,8 +21,12 @@ Contract, at every level including DEBUG:
 
 from __future__ import annotations
 
+import atexit
 import logging
+import secrets
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,6 +60,19 @@ NOISY_LOGGERS = (
     "python_multipart",
 )
 WITHHELD = "(third-party message withheld: it may carry request content)"
+
+
+def new_request_id() -> str:
+    """A request id: 24 hex digits, the time in milliseconds (44 bits) then 52 random bits.
+
+    Ids made later sort later, so the ledger's and the audit trail's indexes on
+    request ids grow at their end, as their time indexes do, instead of being
+    written all over (on SQLite, random ids made each insert slower as the
+    tables grew). Two requests in the same millisecond share the first 11
+    digits and differ by chance in the rest: a collision is not expected in
+    the life of a deployment.
+    """
+    return f"{time.time_ns() // 1_000_000 & 0xFFF_FFFF_FFFF:011x}{secrets.randbits(52):013x}"
 
 
 def current_request_id() -> str | None:
@@ -110,13 +127,66 @@ class _Floor(logging.Filter):
         return record.levelno >= logging.WARNING or _own(record.name)
 
 
-def configure_logging(level: str | int = "INFO", stream: IO[str] | None = None) -> logging.Handler:
+class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes lines in batches: at most every ``interval_s``, at once for WARNING and above.
+
+    A line per request written one by one costs a system call each, on the
+    event loop. Here a line is appended to a buffer; the buffer goes to the
+    stream when ``interval_s`` has passed since the last write (checked at each
+    line and by a timer thread, so an idle server's last lines still appear),
+    when a warning or an error arrives (those are wanted at once), and at exit.
+    """
+
+    def __init__(self, stream: IO[str] | None = None, interval_s: float = 0.25) -> None:
+        super().__init__(stream)
+        self.interval_s = interval_s
+        self._buffer: list[str] = []
+        self._written = time.monotonic()
+        self._timer = threading.Thread(target=self._tick, name="log-flush", daemon=True)
+        self._timer.start()
+        atexit.register(self.flush)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:  # noqa: BLE001 - logging never breaks the caller
+            self.handleError(record)
+            return
+        with self.lock:  # type: ignore[union-attr]
+            self._buffer.append(line)
+            due = record.levelno >= logging.WARNING or time.monotonic() - self._written >= self.interval_s
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            lines, self._buffer = self._buffer, []
+            self._written = time.monotonic()
+            if lines:
+                try:
+                    self.stream.write("\n".join(lines) + "\n")
+                    self.stream.flush()
+                except (OSError, ValueError):  # the stream went away (closed at exit): nothing to do
+                    pass
+
+    def _tick(self) -> None:
+        while True:
+            time.sleep(self.interval_s)
+            if self._buffer:
+                self.flush()
+
+
+def configure_logging(
+    level: str | int = "INFO", stream: IO[str] | None = None, *, batched: bool = False
+) -> logging.Handler:
     """Send every log record through one JSON handler on the root logger (process start-up only).
 
     Returns the handler. Loggers of noisy libraries are held at WARNING and
     their own handlers removed, so nothing bypasses the formatter.
+    ``batched``: the server's setting (``BatchedStreamHandler``): info lines
+    reach the stream within a quarter of a second instead of one by one.
     """
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = BatchedStreamHandler(stream or sys.stderr) if batched else logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(_Floor())
     root = logging.getLogger()

@@ -38,7 +38,9 @@ class Price:
         return total / MILLION
 
 
+@lru_cache(maxsize=1024)
 def from_pricing(pricing: Pricing) -> Price:
+    """The prices of a policy's ``pricing`` block (worked out once per block: policies are frozen)."""
     if pricing.usd_per_gpu_hour is not None and pricing.tokens_per_second is not None:
         per_token = Decimal(str(pricing.usd_per_gpu_hour)) / (Decimal(str(pricing.tokens_per_second)) * 3600)
         return Price(per_token * MILLION, per_token * MILLION)

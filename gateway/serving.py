@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from gateway.errors import (
 from gateway.keys import Principal
 from gateway.ledger.charge import UsageSource, charge, estimate_request
 from gateway.ledger.writer import LedgerWriter
+from gateway.logs import new_request_id
 from gateway.policy.engine import Decision, Facts, decide, estimate_input_tokens
 from gateway.policy.explain import recognizers_of
 from gateway.policy.loader import LoadedPolicy
@@ -118,7 +118,7 @@ class ChatService:
     async def handle(
         self, raw: bytes, principal: Principal, cache_control: str = "", *, request_id: str | None = None
     ) -> Outcome:
-        request_id = request_id or secrets.token_hex(12)
+        request_id = request_id or new_request_id()
         record = _Record(request_id, principal, time.perf_counter())
         loaded: LoadedPolicy = self._policy.current
         try:
@@ -150,13 +150,14 @@ class ChatService:
 
         with self._telemetry.stage("classify"):
             classification = await self._classify(payload, loaded)
+        circuits, open_circuits = await self.resilience.circuits(policy.targets)
         facts = Facts(
             model=request.model,
             entity_types=classification.entity_types,
             classifier_error=classification.error,
             team=principal.team,
             estimated_input_tokens=estimated_tokens,
-            unavailable={**await self.resilience.unavailable(policy.targets), **self._targets.unavailable(policy)},
+            unavailable={**open_circuits, **self._targets.unavailable(policy)},
         )
         with self._telemetry.stage("decide"):
             decision = decide(policy, facts)
@@ -187,7 +188,7 @@ class ChatService:
         record.row["cache_status"] = "miss" if key is not None else "skip"
 
         adapters = self._telemetry.traced(self._targets.adapters, policy)
-        chain = TargetChain(policy, decision.level, decision.targets, adapters, self.resilience)
+        chain = TargetChain(policy, decision.level, decision.targets, adapters, self.resilience, circuits)
         if request.stream:
             store_key = None if "no-store" in cache_control else key
             return await self._stream(record, request, decision, loaded, chain, call, store_key)

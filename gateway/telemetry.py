@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -58,7 +57,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from adapters.base import Adapter, Chunk, Completion, ModelCall, Usage
 from gateway.config import Telemetry as TelemetrySettings
 from gateway.errors import GatewayError
-from gateway.logs import REQUEST_ID
+from gateway.logs import REQUEST_ID, new_request_id
 from gateway.metrics import Metrics
 from gateway.policy.model import Policy, Target
 
@@ -80,9 +79,12 @@ _REQUEST_ATTRIBUTES = {
 class Telemetry:
     """Tracing and stage timing for one app. ``Telemetry()`` traces nothing."""
 
-    def __init__(self, provider: TracerProvider | None = None, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, provider: TracerProvider | None = None, metrics: Metrics | None = None, *, access_log: bool = True
+    ) -> None:
         self.provider = provider
         self.metrics = metrics
+        self.access_log = access_log
         self.tracer: trace.Tracer = provider.get_tracer("gateway") if provider is not None else trace.NoOpTracer()
 
     @classmethod
@@ -91,7 +93,7 @@ class Telemetry:
     ) -> Telemetry:
         """A provider exporting to ``exporter`` (synchronously: tests) or to OTLP when configured."""
         if exporter is None and not settings.otlp_endpoint:
-            return cls(None, metrics)
+            return cls(None, metrics, access_log=settings.access_log)
         provider = TracerProvider(resource=Resource.create({"service.name": settings.service_name}))
         if exporter is not None:
             provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -100,7 +102,7 @@ class Telemetry:
 
             headers = _headers_from_env(settings.otlp_headers_env)
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(settings.otlp_endpoint, headers=headers)))
-        return cls(provider, metrics)
+        return cls(provider, metrics, access_log=settings.access_log)
 
     @property
     def tracing(self) -> bool:
@@ -292,7 +294,7 @@ class RequestMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = secrets.token_hex(12)
+        request_id = new_request_id()
         method = scope.get("method", "GET") if scope.get("method") in _METHODS else "_OTHER"
         id_token = REQUEST_ID.set(request_id)
         started = time.perf_counter()
@@ -303,11 +305,12 @@ class RequestMiddleware:
             else:
                 await self.app(scope, receive, outcome.send)
         finally:
-            route = getattr(scope.get("route"), "path", None)
-            access_log.info(
-                "%s %s %d %.1fms", method, route or "(unmatched)", outcome.status,
-                (time.perf_counter() - started) * 1000,
-            )  # fmt: skip
+            if self.telemetry.access_log:
+                route = getattr(scope.get("route"), "path", None)
+                access_log.info(
+                    "%s %s %d %.1fms", method, route or "(unmatched)", outcome.status,
+                    (time.perf_counter() - started) * 1000,
+                )  # fmt: skip
             REQUEST_ID.reset(id_token)
 
     async def _traced(self, scope: Scope, receive: Receive, outcome: _Outcome, method: str) -> None:

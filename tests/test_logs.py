@@ -60,3 +60,31 @@ def test_configured_logging_holds_libraries_at_warning() -> None:
     lines = [orjson.loads(line) for line in buffer.getvalue().splitlines()]
     assert [(line["logger"], line["message"]) for line in lines] == [
         ("gateway.test", "kept 1"), ("somelib", WITHHELD)]
+
+
+def test_batched_lines_reach_the_stream_within_the_interval() -> None:
+    import time
+
+    from gateway.logs import BatchedStreamHandler
+
+    buffer = io.StringIO()
+    handler = BatchedStreamHandler(buffer, interval_s=0.1)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("gateway.batched-test")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.setLevel(logging.INFO)
+        handler._written = time.monotonic()  # a write just happened: the next info line waits
+        logger.info("first")
+        assert buffer.getvalue() == ""
+        logger.warning("at once")  # a warning takes the waiting lines with it
+        assert [orjson.loads(line)["message"] for line in buffer.getvalue().splitlines()] == ["first", "at once"]
+        logger.info("later")
+        deadline = time.monotonic() + 2
+        while "later" not in buffer.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.02)  # the timer thread writes it: an idle server's last lines still appear
+        assert "later" in buffer.getvalue()
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True

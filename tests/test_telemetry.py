@@ -114,3 +114,27 @@ def test_no_tracing_unless_configured_and_otlp_when_it_is() -> None:
     processors = telemetry.provider._active_span_processor._span_processors
     assert any(isinstance(p, BatchSpanProcessor) for p in processors)
     telemetry.shutdown()
+
+
+def test_path_metrics_expose_like_prometheus_client() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from gateway.metrics import PathMetrics
+
+    path = PathMetrics()
+    registry = CollectorRegistry()
+    registry.register(path)
+    hits = path.counter("demo_hits", "Hits.", ["route"])
+    took = path.histogram("demo_seconds", "Time.", ["stage"], (0.25, 1.0))
+    hits.labels("a").inc()
+    hits.labels("a").inc(2)
+    for value in (0.125, 0.25, 0.5, 4.0):
+        took.labels("parse").observe(value)
+    text = generate_latest(registry).decode()
+    assert 'demo_hits_total{route="a"} 3.0' in text
+    assert 'demo_seconds_bucket{le="0.25",stage="parse"} 2.0' in text  # le: at or below the bound
+    assert 'demo_seconds_bucket{le="1.0",stage="parse"} 3.0' in text
+    assert 'demo_seconds_bucket{le="+Inf",stage="parse"} 4.0' in text
+    assert 'demo_seconds_count{stage="parse"} 4.0' in text and 'demo_seconds_sum{stage="parse"} 4.875' in text
+    with pytest.raises(ValueError):
+        hits.labels("a", "b")

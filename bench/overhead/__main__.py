@@ -43,6 +43,7 @@ import time
 import venv
 from contextlib import ExitStack
 from dataclasses import asdict
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -67,8 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=SYSTEMS, help="measure only these (direct always runs)")
     parser.add_argument("--memory", type=int, default=0, help="requests for the memory check of ours-blind")
     parser.add_argument("--quick", action="store_true", help="5 s phases, no memory check")
-    parser.add_argument("--sut-cpu", type=int, default=1, help="CPU of the system under test")
-    parser.add_argument("--load-cpu", type=int, default=0, help="CPU of the upstream and the load generators")
+    parser.add_argument("--sut-cpu", type=_cpu, default=1,
+                        help="CPU of the system under test, or 'none': all CPUs (default 1)")
+    parser.add_argument("--load-cpu", type=_cpu, default=0,
+                        help="CPU of the upstream and the load generators, or 'none' (default 0)")
     parser.add_argument("--peer-venv", type=Path, default=HERE.parent / ".peer-venv")
     parser.add_argument("--output", type=Path, default=RESULTS / "overhead.md")
     args = parser.parse_args(argv)
@@ -93,33 +96,34 @@ def main(argv: list[str] | None = None) -> int:
         for name in wanted:
             print(f"-- {name}", flush=True)
             with ExitStack() as inner:
-                url, key, scrape, process = _start(name, inner, workdir, up.url, peer_python, args.sut_cpu)
+                url, key, scrape, processes = _start(name, inner, workdir, up.url, peer_python, args.sut_cpu)
+                cpu = partial(_cpu_of, processes)
                 _warm_up(url, key, stems_file, args, name)
                 phases: dict[str, Any] = {}
                 for connections in (1, 16):
-                    before = scrape()
+                    before, cpu_before = scrape(), cpu()
                     result = load.closed(url, key, systems.MODEL, stems_file, connections=connections,
                                          duration_s=args.duration, cpu=args.load_cpu)  # fmt: skip
-                    phases[result.mode] = _phase(result, before, scrape())
+                    phases[result.mode] = _phase(result, before, scrape(), cpu() - cpu_before, processes)
                     print(f"   {result.mode}: {result.throughput:8.1f} req/s  p50 {result.p50_ms:7.2f} ms  "
                           f"p99 {result.p99_ms:7.2f} ms  errors {result.errors}", flush=True)
                 if rate is None and name != "direct":
                     rate = _default_rate(phases["c=16"]["result"]["requests"] / phases["c=16"]["result"]["duration_s"])
                 if rate is not None:
-                    before = scrape()
+                    before, cpu_before = scrape(), cpu()
                     result = load.open_loop(url, key, systems.MODEL, stems, rate=rate, duration_s=args.rate_duration)
-                    phases["rate"] = _phase(result, before, scrape())
+                    phases["rate"] = _phase(result, before, scrape(), cpu() - cpu_before, processes)
                     print(f"   {result.mode}: p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  "
                           f"errors {result.errors}", flush=True)
-                entry: dict[str, Any] = {"phases": phases}
-                if process is not None:
-                    entry["rss_mib"] = process.rss_mib()
-                if name == "ours-blind" and args.memory and process is not None:
-                    entry["memory"] = _memory(process, url, key, stems_file, args)
+                entry: dict[str, Any] = {"phases": phases, "processes": len(processes)}
+                if processes:
+                    entry["rss_mib"] = sum(p.rss_mib() for p in processes)
+                if name == "ours-blind" and args.memory and processes:
+                    entry["memory"] = _memory(processes[0], url, key, stems_file, args)
                 measured[name] = entry
         if "rate" not in measured["direct"]["phases"] and rate is not None:
-            before_rate = load.open_loop(up.url, "none", systems.MODEL, stems, rate=rate, duration_s=args.rate_duration)
-            measured["direct"]["phases"]["rate"] = _phase(before_rate, None, None)
+            direct = load.open_loop(up.url, "none", systems.MODEL, stems, rate=rate, duration_s=args.rate_duration)
+            measured["direct"]["phases"]["rate"] = _phase(direct, None, None)
         upstream_stats = httpx.get(up.url + "/stats").json()
 
     run = {
@@ -140,25 +144,36 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _cpu(value: str) -> int | None:
+    return None if value.lower() in ("none", "all", "") else int(value)
+
+
 def _start(
-    name: str, stack: ExitStack, workdir: Path, upstream_url: str, peer_python: Path | None, cpu: int
-) -> tuple[str, str, Any, systems.Process | None]:
+    name: str, stack: ExitStack, workdir: Path, upstream_url: str, peer_python: Path | None, cpu: int | None
+) -> tuple[str, str, Any, list[systems.Process]]:
+    """The system's URL, key, a scrape of its timers (ours only) and its processes."""
     none = lambda: None  # noqa: E731 - systems without our timers
     if name == "direct":
-        return upstream_url, "none", none, None
+        return upstream_url, "none", none, []
     if name.startswith("ours"):
         policy = "content-blind" if name == "ours-blind" else "full-classification"
         process = stack.enter_context(systems.running(systems.gateway(workdir, policy, upstream_url, cpu)))
-        return process.url, systems.OUR_KEY, lambda: stages.scrape(process.url, systems.OUR_KEY), process
+        return process.url, systems.OUR_KEY, lambda: stages.scrape(process.url, systems.OUR_KEY), [process]
     assert peer_python is not None
+    processes = []
     presidio_url = None
     if name == "litellm-presidio":
         presidio = stack.enter_context(systems.running(systems.presidio(workdir, peer_python, cpu)))
         presidio_url = presidio.url
+        processes.append(presidio)
     process = stack.enter_context(
         systems.running(systems.litellm(workdir, peer_python, upstream_url, cpu, presidio_url))
     )
-    return process.url, systems.PEER_KEY, none, process
+    return process.url, systems.PEER_KEY, none, [process, *processes]
+
+
+def _cpu_of(processes: list[systems.Process]) -> float:
+    return sum(p.cpu_s() for p in processes)
 
 
 def _warm_up(url: str, key: str, stems_file: Path, args: argparse.Namespace, name: str) -> None:
@@ -166,8 +181,14 @@ def _warm_up(url: str, key: str, stems_file: Path, args: argparse.Namespace, nam
         load.closed(url, key, systems.MODEL, stems_file, connections=4, duration_s=args.warmup, cpu=args.load_cpu)
 
 
-def _phase(result: load.Result, before: Any, after: Any) -> dict[str, Any]:
+def _phase(
+    result: load.Result, before: Any, after: Any, cpu_s: float = 0.0, processes: list[systems.Process] | None = None
+) -> dict[str, Any]:
     out: dict[str, Any] = {"result": {**asdict(result), "throughput": result.throughput}}
+    if processes and result.requests:
+        # What the system's processes spent per request, wherever it ran: the cost that
+        # does not depend on how busy the machine was.
+        out["cpu_ms_per_request"] = cpu_s * 1000 / result.requests
     if before is not None and after is not None:
         out["stages"] = stages.difference(before, after)
     return out

@@ -21,6 +21,13 @@ LABELS = {
 STAGE_ORDER = ("auth", "parse", "classify", "decide", "cache", "adapter", "ledger", "overhead", "request")
 
 
+def _placement(m: dict[str, Any]) -> str:
+    if m["sut_cpu"] is None:
+        return "Every process on every CPU (no pinning), one worker per system."
+    return (f"Each system under test pinned to CPU {m['sut_cpu']} (all its processes), one worker; the upstream and "
+            f"the load generators on CPU {m['load_cpu']}.")
+
+
 def _result(run: dict[str, Any], system: str, phase: str) -> dict[str, Any] | None:
     entry = run["systems"].get(system, {}).get("phases", {}).get(phase)
     return entry["result"] if entry else None
@@ -48,8 +55,7 @@ def markdown(run: dict[str, Any]) -> str:
         "# Gateway overhead, side by side with LiteLLM",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; {m['os']}; Python {m['python']}. "
-        f"Each system under test pinned to CPU {m['sut_cpu']} (all its processes), one worker; the upstream and "
-        f"the load generators on CPU {m['load_cpu']}. Load average before the run: "
+        f"{_placement(m)} Load average before the run: "
         f"{', '.join(f'{x:.2f}' for x in m['load_before'])}. Started {run['started']}, {run['wall_s']:.0f} s.",
         "",
         f"Command: `{run['command']}`",
@@ -91,8 +97,8 @@ def markdown(run: dict[str, Any]) -> str:
 
 def _system_table(run: dict[str, Any]) -> list[str]:
     rows = [
-        "| system | phase | req/s | p50 | p99 | added p50 | added p99 | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| system | phase | req/s | p50 | p99 | added p50 | added p99 | CPU ms/request | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for system, entry in run["systems"].items():
         for phase, data in entry["phases"].items():
@@ -100,8 +106,12 @@ def _system_table(run: dict[str, Any]) -> list[str]:
             rows.append(
                 f"| {LABELS.get(system, system)} | {r['mode']} | {_f(r['throughput'], 1)} | {_f(r['p50_ms'])} "
                 f"| {_f(r['p99_ms'])} | {_f(added(run, system, phase, 'p50_ms'))} "
-                f"| {_f(added(run, system, phase, 'p99_ms'))} | {r['errors']} |"
+                f"| {_f(added(run, system, phase, 'p99_ms'))} | {_f(data.get('cpu_ms_per_request', math.nan))} "
+                f"| {r['errors']} |"
             )
+    rows += ["", "*CPU ms/request*: user and system time of all the system's processes over the phase, per "
+             "request answered (the gateway or the LiteLLM proxy, and Presidio's server for the guardrail): what "
+             "a request costs, independently of how busy the machine was."]
     if run.get("rate"):
         rows += ["", f"The fixed-rate phase sends {run['rate']:g} requests a second, evenly spaced, whatever the "
                  "system does; latency is from each request's scheduled time, so a system that falls behind pays "

@@ -49,6 +49,16 @@ class Process:
     def pid(self) -> int:
         return self.popen.pid
 
+    def cpu_s(self) -> float:
+        """CPU time (user + system) used so far by the process and its children, in seconds."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in [self.pid, *_children(self.pid)]:
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+        return total / ticks
+
     def rss_mib(self) -> float:
         """Resident memory of the process and its children (uvicorn may fork one)."""
         pids = [self.pid, *_children(self.pid)]
@@ -71,9 +81,12 @@ class Process:
 
 
 def _children(pid: int) -> list[int]:
+    """Every descendant of ``pid`` (a process that forks workers)."""
+    found: list[int] = []
     with contextlib.suppress(OSError):
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    return []
+        for child in (int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()):
+            found += [child, *_children(child)]
+    return found
 
 
 def _pinned(command: Sequence[str], cpu: int | None) -> list[str]:
@@ -125,7 +138,9 @@ def upstream(workdir: Path, cpu: int | None) -> Process:
 
 def gateway(workdir: Path, policy: str, upstream_url: str, cpu: int | None, *, log_level: str = "INFO") -> Process:
     """``gateway serve`` with its defaults (SQLite ledger and audit under ``workdir``, in-process
-    cache), the benchmark policy pointed at the upstream, one worker, one static key."""
+    cache, INFO logs), the benchmark policy pointed at the upstream, one worker, one static key, and
+    the per-request access log off: the production setting of docs/performance.md (the audit trail
+    records every request), as the peer runs with its production ``LITELLM_LOG=ERROR``."""
     port = free_port()
     home = Path(tempfile.mkdtemp(prefix=f"gw-{policy}-", dir=workdir))
     source = yaml.safe_load((HERE / "policies" / f"{policy}.yaml").read_text())
@@ -141,7 +156,7 @@ def gateway(workdir: Path, policy: str, upstream_url: str, cpu: int | None, *, l
         "var_dir": str(home / "var"),
         "keys": [{"id": "bench", "sha256": hashlib.sha256(OUR_KEY.encode()).hexdigest(), "team": "bench",
                   "roles": ["user", "monitor"]}],
-        "telemetry": {"log_level": log_level},
+        "telemetry": {"log_level": log_level, "access_log": False},
     }  # fmt: skip
     (home / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     command = [str(ROOT / ".venv" / "bin" / "gateway"), "serve", "--config", str(home / "config.yaml")]

@@ -3,9 +3,9 @@
 What ``classify`` does with a request's texts:
 
 1. Refuses more than ``max_chars`` characters in total: ``error="too_long"``.
-2. Hands the request to the analysis workers (``workers`` threads, default
-   one per core) and waits at most ``timeout_s`` (``error="timeout"``). Off
-   the event loop, for each text:
+2. Hands the request to the analysis worker (``workers`` threads, default
+   one) and waits at most ``timeout_s`` (``error="timeout"``). Off the event
+   loop, for each text:
 
    a. looks up the per-message cache (key: a digest of the text, the policy
       recognizer tuple, ``min_score`` and the entity types wanted), so a
@@ -28,7 +28,13 @@ Batching: a worker takes every request waiting when it becomes free (up to
 model (``DetectionEngine.ner_passes``). The network's fixed cost per call,
 most of a short prompt's NER time, is then paid once per batch, so under
 concurrent load each request costs less. A request that arrives alone is
-analysed at once: no worker waits for a batch to fill. Each request's
+analysed at once: no worker waits for a batch to fill.
+
+One worker thread is the default, and usually the best: the analysis holds
+Python's global interpreter lock most of the time, so a second thread in
+the same process mostly adds lock hand-offs (measured: twice the CPU per
+request on two cores). To use more cores, run more gateway processes
+(``gateway serve --workers N``), each with its own classifier. Each request's
 detections are the same whatever it was batched with; a failure in one
 request's texts fails that request only (closed), never its batch-mates.
 
@@ -54,7 +60,6 @@ import concurrent.futures
 import dataclasses
 import hashlib
 import logging
-import os
 import queue
 import threading
 import time
@@ -109,7 +114,7 @@ class PresidioClassifier:
 
     ``ner_model``: spaCy package name or model directory (installed, never
     downloaded). ``timeout_s``: limit per ``classify`` call. ``workers``:
-    analysis threads (default: CPU count). ``max_chars``: limit on the total
+    analysis threads (default 1; see the module docstring). ``max_chars``: limit on the total
     characters of one call. ``decisive_entities``: see the module docstring.
     ``cache_size``: messages remembered (0 disables the cache). ``batch_size``:
     most requests one worker analyses together. ``engine``: an already loaded
@@ -143,7 +148,7 @@ class PresidioClassifier:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._workers = [
             threading.Thread(target=self._work, name=f"classify-{i}", daemon=True)
-            for i in range(workers or os.cpu_count() or 1)
+            for i in range(workers or 1)
         ]
         self._closed = False
         for worker in self._workers:

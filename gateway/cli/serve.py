@@ -84,5 +84,6 @@ def app_from_environment() -> Any:
     raw = orjson.loads(os.environ.get(_OVERRIDES_ENV, "{}"))
     path = raw.pop("config", None)
     config = load_config(path, overrides={k: v for k, v in raw.items() if v is not None})
-    configure_logging(config.telemetry.log_level)  # worker processes start with no logging set up
+    # Worker processes start with no logging set up; info lines are written in batches.
+    configure_logging(config.telemetry.log_level, batched=True)
     return create_app(config)

@@ -112,7 +112,7 @@ def trace(loaded: LoadedPolicy, facts: Facts, classification: Classification) ->
             "over_budget": facts.over_budget,
             "unavailable": dict(facts.unavailable),
         },
-        "classification": _classification(policy, classification),
+        "classification": _classification(loaded, classification),
     }
     level, raised_by = level_for(policy, facts)
     out["level"] = {
@@ -137,9 +137,14 @@ def trace(loaded: LoadedPolicy, facts: Facts, classification: Classification) ->
     return out
 
 
-def _classification(policy: Policy, classification: Classification) -> dict[str, Any]:
+def _classification(loaded: LoadedPolicy, classification: Classification) -> dict[str, Any]:
+    policy = loaded.policy
     mapped = policy.classification.entities
     return {
+        # What the classifier looks for under this policy (the types it maps, tests or defines);
+        # none at all: the request is not classified and gets the default level.
+        "looked_for": sorted(loaded.detects) if loaded.detects is not None else None,
+        "skipped": None if loaded.reads_content else "this policy uses no entity type: requests are not classified",
         "entities": [
             {
                 "type": entity,

@@ -67,6 +67,11 @@ class Resilience:
         """Targets to leave out of a decision now (open circuits), with why."""
         return await self.breakers.unavailable(targets)
 
+    async def circuits(self, targets: Iterable[str]) -> tuple[dict[str, CircuitView], dict[str, str]]:
+        """The targets' circuits now (one read), and those to leave out of a decision, with why."""
+        views = await self.breakers.states(targets)
+        return views, {name: view.describe() for name, view in views.items() if view.state is CircuitState.OPEN}
+
     def open_targets(self) -> list[str]:
         """Targets whose circuit was open when last seen (no I/O: for metrics read at scrape time)."""
         return [name for name, view in self.breakers.last_known().items() if view.state is CircuitState.OPEN]

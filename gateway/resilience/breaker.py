@@ -233,6 +233,8 @@ class Breakers:
 
     async def allow(self, target: str) -> bool:
         """Whether a call to ``target`` may go now; in half-open, this takes a probe's place."""
+        if not self._shared.configured:
+            return self.local.allow(target)
         s = self.settings
         try:
             allowed, _ = await self._shared.run(
@@ -246,14 +248,17 @@ class Breakers:
         """Record the outcome of one call; returns the circuit's state after it."""
         local = self.local.record(target, ok)
         s = self.settings
-        ttl_ms = int((max(s.window_s, s.open_s) * 4 + 60) * 1000)
-        args = [1 if ok else 0, s.consecutive_failures, s.error_rate, s.min_calls,
-                int(s.window_s * 1000), int(s.open_s * 1000), ttl_ms]
-        try:
-            raw = await self._shared.run("breaker_record", _RECORD, [self._key(target)], args)
-            state = CircuitState(raw.decode() if isinstance(raw, bytes) else str(raw))
-        except SharedStateUnavailable:
+        if not self._shared.configured:
             state = local
+        else:
+            ttl_ms = int((max(s.window_s, s.open_s) * 4 + 60) * 1000)
+            args = [1 if ok else 0, s.consecutive_failures, s.error_rate, s.min_calls,
+                    int(s.window_s * 1000), int(s.open_s * 1000), ttl_ms]
+            try:
+                raw = await self._shared.run("breaker_record", _RECORD, [self._key(target)], args)
+                state = CircuitState(raw.decode() if isinstance(raw, bytes) else str(raw))
+            except SharedStateUnavailable:
+                state = local
         if state is CircuitState.OPEN and self._last.get(target, CircuitView()).state is not CircuitState.OPEN:
             self.opened += 1
         if state is not CircuitState.HALF_OPEN:
@@ -265,6 +270,10 @@ class Breakers:
         names = list(targets)
         if not names:
             return {}
+        if not self._shared.configured:  # in process only: no round trip to try first
+            views = {name: self.local.view(name) for name in names}
+            self._last.update(views)
+            return views
         try:
             flat = await self._shared.run("breaker_states", _STATES, [self._key(n) for n in names], [])
             views = {

@@ -262,3 +262,50 @@ def test_concurrent_calls_agree_with_sequential_ones(engine: DetectionEngine) ->
     assert [r.detections for r in together] == [r.detections for r in one_by_one]
     assert all({"CREDIT_CARD", "PHONE_NUMBER", "PERSON"} <= r.entity_types for r in together)
     uncached.close()
+
+
+# -- what the policy looks for, and batches ---------------------------------
+
+
+def test_only_the_types_asked_for_are_looked_for(engine: DetectionEngine) -> None:
+    counting = CountingEngine(engine)
+    picky = PresidioClassifier(engine=counting)  # type: ignore[arg-type]
+    text = "Customer John Smith paid with 4111 1111 1111 1111"
+    cards = run(picky, [text], entities=frozenset({"CREDIT_CARD"}))
+    assert cards.entity_types == {"CREDIT_CARD"}
+    assert counting.ner_texts == []  # no type NER could find was asked for: NER did not run
+    people = run(picky, [text], entities=frozenset({"PERSON"}))
+    assert people.entity_types == {"PERSON"} and counting.ner_texts == [text]
+    everything = run(picky, [text])
+    assert {"CREDIT_CARD", "PERSON"} <= everything.entity_types  # each a cache entry of its own
+    picky.close()
+
+
+def test_a_failure_in_one_request_spares_its_batch_mates(engine: DetectionEngine) -> None:
+    class Choking(CountingEngine):
+        def ner_passes(self, texts: list[str], min_scores: list[float], entities: object = ()) -> list[list[object]]:
+            if any("poison" in t for t in texts):
+                raise RuntimeError("the model choked")
+            return super().ner_passes(texts, min_scores, entities)
+
+    choking = PresidioClassifier(engine=Choking(engine), batch_size=8)  # type: ignore[arg-type]
+    gate = threading.Event()
+    block = choking._engine.pattern_pass  # type: ignore[union-attr]
+
+    def held(text: str, *args: object) -> list[object]:  # keeps the worker busy until all requests queued
+        gate.wait(5)
+        return block(text, *args)  # type: ignore[arg-type]
+
+    choking._engine.pattern_pass = held  # type: ignore[method-assign, union-attr]
+    texts = ["warm up John", "Mary Poppins called", "poison Jane Doe", "Laura Gonzalez wrote"]
+
+    async def together() -> list[Classification]:
+        pending = [asyncio.ensure_future(choking.classify([t])) for t in texts]
+        await asyncio.sleep(0.05)
+        gate.set()
+        return await asyncio.gather(*pending)
+
+    results = asyncio.run(together())
+    assert [r.error for r in results] == [None, None, "exception", None]
+    assert "PERSON" in results[1].entity_types and "PERSON" in results[3].entity_types
+    choking.close()

@@ -1,0 +1,344 @@
+"""HttpClient against real sockets on loopback: framing, keep-alive, limits, failures, TLS.
+
+Each test runs a small scripted HTTP/1.1 server (``Scripted``) in the test's
+event loop: it reads each request whole and answers with the bytes the test
+chose, so every framing and failure the client must handle is real traffic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import socket
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from adapters.httpclient import (
+    ConnectError,
+    HttpClient,
+    PoolTimeout,
+    ProtocolError,
+    ReadError,
+    ReadTimeout,
+)
+
+Answer = Callable[[asyncio.StreamReader, asyncio.StreamWriter, bytes], Awaitable[bool]]
+"""Writes the response to one request; returns False to stop serving the connection."""
+
+
+class Scripted:
+    """A loopback HTTP/1.1 server whose answers the test writes."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.requests: list[bytes] = []
+        self.connections = 0
+        self.closed_by_client = 0
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> Scripted:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._server is not None
+        self._server.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    self.closed_by_client += 1
+                    return
+                sizes = [line.split(b":", 1)[1] for line in head.split(b"\r\n")
+                         if line.lower().startswith(b"content-length:")]  # fmt: skip
+                length = int(sizes[0]) if sizes else 0
+                request = head + (await reader.readexactly(length) if length else b"")
+                self.requests.append(request)
+                if not await self.answer(reader, writer, request):
+                    return
+        finally:
+            if not writer.is_closing():
+                writer.close()
+
+
+@pytest.fixture
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ok(body: bytes = b'{"ok":true}', extra: bytes = b"") -> Answer:
+    async def answer(_: asyncio.StreamReader, writer: asyncio.StreamWriter, __: bytes) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n%s\r\n%s"
+                     % (len(body), extra, body))  # fmt: skip
+        await writer.drain()
+        return True
+
+    return answer
+
+
+@pytest.fixture
+async def client_of() -> AsyncIterator[Callable[..., HttpClient]]:
+    made: list[HttpClient] = []
+
+    def make(url: str, **kwargs: object) -> HttpClient:
+        client = HttpClient(url, **kwargs)  # type: ignore[arg-type]
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        await client.close()
+
+
+async def test_sends_the_request_and_reads_a_sized_body(client_of: Callable[..., HttpClient]) -> None:
+    async with Scripted(ok(b'{"answer":42}')) as server:
+        client = client_of(server.url, headers=[(b"Authorization", b"Bearer k")])
+        response = await client.request(b"POST", "/chat/completions", headers=[(b"x-request-id", b"r1")], body=b"{}")
+        assert (response.status, await response.read()) == (200, b'{"answer":42}')
+        assert response.header(b"content-type") == b"application/json"
+        response.release()
+    head, body = server.requests[0].split(b"\r\n\r\n", 1)
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"POST /v1/chat/completions HTTP/1.1" and body == b"{}"
+    assert {b"host: 127.0.0.1:%d" % server.port, b"authorization: Bearer k", b"x-request-id: r1",
+            b"content-length: 2"} <= set(lines)  # fmt: skip
+
+
+async def test_chunked_body_read_by_lines_across_chunk_edges(client_of: Callable[..., HttpClient]) -> None:
+    async def answer(_: asyncio.StreamReader, writer: asyncio.StreamWriter, __: bytes) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        for piece in (b"data: one\r\n\r\nda", b"ta: two\n", b"\ndata: [DONE]\n\n"):
+            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            await writer.drain()
+            await asyncio.sleep(0.01)
+        writer.write(b"0\r\n\r\n")
+        return True
+
+    async with Scripted(answer) as server:
+        response = await client_of(server.url).request(b"POST", "/x")
+        lines = [line async for line in response.lines()]
+        response.release()
+    assert lines == [b"data: one", b"", b"data: two", b"", b"data: [DONE]", b""]
+
+
+async def test_a_body_that_ends_when_the_connection_does(client_of: Callable[..., HttpClient]) -> None:
+    async def answer(_: asyncio.StreamReader, writer: asyncio.StreamWriter, __: bytes) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nuntil the end")
+        return False
+
+    async with Scripted(answer) as server:
+        response = await client_of(server.url).request(b"GET", "/x")
+        assert await response.read() == b"until the end"
+        response.release()
+
+
+async def test_connections_are_kept_alive_and_reused(client_of: Callable[..., HttpClient]) -> None:
+    async with Scripted(ok()) as server:
+        client = client_of(server.url)
+        for _ in range(3):
+            response = await client.request(b"GET", "/models")
+            await response.read()
+            response.release()
+        assert server.connections == 1 and len(server.requests) == 3
+
+
+async def test_connection_close_is_honoured(client_of: Callable[..., HttpClient]) -> None:
+    async with Scripted(ok(extra=b"connection: close\r\n")) as server:
+        client = client_of(server.url)
+        for _ in range(2):
+            response = await client.request(b"GET", "/models")
+            await response.read()
+            response.release()
+        assert server.connections == 2
+
+
+async def test_idle_connections_expire_before_the_server_drops_them(client_of: Callable[..., HttpClient]) -> None:
+    async with Scripted(ok()) as server:
+        client = client_of(server.url, keepalive_s=0.05)
+        for _ in range(2):
+            response = await client.request(b"GET", "/models")
+            await response.read()
+            response.release()
+            await asyncio.sleep(0.1)
+        assert server.connections == 2 and server.closed_by_client >= 1
+
+
+async def test_a_kept_alive_connection_the_server_closed_is_replaced(client_of: Callable[..., HttpClient]) -> None:
+    """The server answers, then hangs up without saying so: the next request goes out on a new connection."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> bool:
+        await ok()(reader, writer, request)
+        writer.transport.abort()  # a reset the client learns of only when it next uses the connection
+        return False
+
+    async with Scripted(answer) as server:
+        client = client_of(server.url)
+        for _ in range(3):
+            response = await client.request(b"POST", "/chat/completions", body=b"{}")
+            assert await response.read() == b'{"ok":true}'
+            response.release()
+        assert len(server.requests) == 3  # each sent once
+
+
+async def test_a_full_pool_waits_then_times_out(client_of: Callable[..., HttpClient]) -> None:
+    async with Scripted(ok()) as server:
+        client = client_of(server.url, max_connections=1, connect_timeout_s=0.1)
+        held = await client.request(b"GET", "/models")  # not released: holds the only place
+        with pytest.raises(PoolTimeout) as caught:
+            await client.request(b"GET", "/models")
+        assert caught.value.sent is False
+        held.release()
+        response = await client.request(b"GET", "/models")  # the place is free again
+        await response.read()
+        response.release()
+
+
+async def test_no_answer_is_a_read_timeout(client_of: Callable[..., HttpClient]) -> None:
+    async def answer(reader: asyncio.StreamReader, _: asyncio.StreamWriter, __: bytes) -> bool:
+        await asyncio.sleep(5)
+        return False
+
+    async with Scripted(answer) as server:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(ReadTimeout) as caught:
+            await client_of(server.url, read_timeout_s=0.1).request(b"GET", "/models")
+        assert asyncio.get_running_loop().time() - started < 1 and caught.value.sent
+
+
+async def test_a_body_that_stops_coming_is_a_read_timeout(client_of: Callable[..., HttpClient]) -> None:
+    async def answer(_: asyncio.StreamReader, writer: asyncio.StreamWriter, __: bytes) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly a part")
+        await asyncio.sleep(5)
+        return False
+
+    async with Scripted(answer) as server:
+        response = await client_of(server.url, read_timeout_s=0.1).request(b"GET", "/models")
+        with pytest.raises(ReadTimeout):
+            await response.read()
+        response.close()
+
+
+async def test_refused_connection_sent_nothing(client_of: Callable[..., HttpClient], unused_port: int) -> None:
+    with pytest.raises(ConnectError) as caught:
+        await client_of(f"http://127.0.0.1:{unused_port}").request(b"GET", "/models")
+    assert caught.value.sent is False
+
+
+async def test_garbage_is_a_protocol_error(client_of: Callable[..., HttpClient]) -> None:
+    async def answer(_: asyncio.StreamReader, writer: asyncio.StreamWriter, __: bytes) -> bool:
+        writer.write(b"SMTP ready, not HTTP\r\n\r\n")
+        return True
+
+    async with Scripted(answer) as server:
+        with pytest.raises(ProtocolError):
+            await client_of(server.url).request(b"GET", "/models")
+
+
+async def test_a_reset_mid_body_is_a_read_error(client_of: Callable[..., HttpClient]) -> None:
+    async def answer(_: asyncio.StreamReader, writer: asyncio.StreamWriter, __: bytes) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npart")
+        await writer.drain()
+        writer.transport.abort()
+        return False
+
+    async with Scripted(answer) as server:
+        response = await client_of(server.url).request(b"GET", "/models")
+        with pytest.raises(ReadError):
+            await response.read()
+        response.close()
+
+
+async def test_an_abandoned_stream_closes_its_connection(client_of: Callable[..., HttpClient]) -> None:
+    gone = asyncio.Event()
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, __: bytes) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n6\r\nhello\n\r\n")
+        await writer.drain()
+        if await reader.read(1) == b"":  # the client closed its side
+            gone.set()
+        return False
+
+    async with Scripted(answer) as server:
+        response = await client_of(server.url, read_timeout_s=5).request(b"POST", "/x")
+        assert await anext(aiter(response.lines())) == b"hello"
+        response.release()  # not read to its end: closed, not pooled
+        await asyncio.wait_for(gone.wait(), 2)
+
+
+async def test_a_large_body_is_read_whole_through_flow_control(client_of: Callable[..., HttpClient]) -> None:
+    body = bytes(range(256)) * (5 * 4096)  # 5 MiB, more than the client buffers before pausing the socket
+    async with Scripted(ok(body)) as server:
+        response = await client_of(server.url).request(b"GET", "/big")
+        assert await response.read() == body
+        response.release()
+
+
+async def test_https_with_the_given_trust(client_of: Callable[..., HttpClient], tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nsecure")
+        await writer.drain()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_context)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        trusted = ssl.create_default_context(cafile=str(cert))
+        response = await client_of(f"https://localhost:{port}", ssl_context=trusted).request(b"GET", "/")
+        assert await response.read() == b"secure"
+        response.release()
+        with pytest.raises(ConnectError):  # the system's trust store does not know this certificate
+            await client_of(f"https://localhost:{port}").request(b"GET", "/")
+    finally:
+        server.close()
+
+
+def test_only_http_urls() -> None:
+    with pytest.raises(ValueError):
+        HttpClient("ftp://example.internal/v1")
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path

@@ -1,0 +1,61 @@
+"""What a policy looks for (``detected_entities``), and a policy that looks at nothing."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.policy.engine import detected_entities, reads_content
+from gateway.policy.explain import explain
+from gateway.policy.loader import load_file
+from tests.policy.conftest import BASE, KeywordClassifier, make_policy
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _blind(**classification: Any) -> dict[str, Any]:
+    return {**BASE["classification"], "entities": {}, **classification}
+
+
+def test_mapped_tested_and_own_types_are_looked_for() -> None:
+    routes = copy.deepcopy(BASE["routes"])
+    routes.insert(0, {"name": "iban", "when": {"any_of": [{"entities_any": ["IBAN_CODE"]}]}, "targets": ["onprem"]})
+    classification = {**BASE["classification"],
+                      "recognizers": [{"entity": "PROJECT_CODENAME", "words": ["Bluebird"]}]}  # fmt: skip
+    loaded = make_policy(routes=routes, classification=classification)
+    assert loaded.detects == {"CREDIT_CARD", "EMAIL_ADDRESS", "PERSON", "LOCATION", "IBAN_CODE", "PROJECT_CODENAME"}
+    assert loaded.reads_content and reads_content(loaded.policy)
+    assert detected_entities(loaded.policy) == loaded.detects
+
+
+def test_the_shipped_policies_look_for_what_they_map() -> None:
+    for path in sorted((ROOT / "policies").glob("*.yaml")):
+        if path.name.endswith(".tests.yaml"):
+            continue
+        loaded = load_file(path)
+        assert set(loaded.policy.classification.entities) <= loaded.detects, path.name
+
+
+@pytest.mark.parametrize(
+    ("classification", "reads"),
+    [
+        (_blind(), False),
+        (_blind(entities={"PERSON": "internal"}), True),  # mapped to the default level: still evidence
+        (_blind(recognizers=[{"entity": "CODENAME", "words": ["Falcon"]}]), True),
+    ],
+)
+def test_a_policy_reads_content_when_anything_can_come_of_it(classification: dict[str, Any], reads: bool) -> None:
+    assert make_policy(classification=classification).reads_content is reads
+
+
+async def test_a_content_blind_policy_classifies_nothing() -> None:
+    loaded = make_policy(classification=_blind())
+    classifier = KeywordClassifier()
+    trace = await explain(loaded, "Card 4111 1111 1111 1111, Jane Doe", None, None, classifier)
+    assert classifier.calls == []  # not even asked
+    assert trace["level"]["level"] == "internal" and trace["level"]["on_error_applied"] is False
+    assert trace["decision"]["route"] == "default"
+    assert trace["classification"]["skipped"] and trace["classification"]["looked_for"] == []
