@@ -28,8 +28,8 @@ upstream may echo the prompt.
 
 Why a client of our own: this adapter is on the request path of every
 on-prem call. A general client spends more per request than the rest of the
-gateway does (``bench/overhead``, on the benchmark machine: httpx about
-1.5-2.5 ms, aiohttp about 0.3 ms, ``HttpClient`` about 0.06 ms), and this one
+gateway does (``bench/http_clients.py``, CPU per call on the benchmark machine:
+httpx about 1.4-2.4 ms, aiohttp 0.2-0.3 ms, ``HttpClient`` 0.07-0.15 ms), and this one
 needs only keep-alive HTTP/1.1 to one server.
 
 Connections: at most ``max_connections`` per adapter, kept alive and reused

@@ -223,7 +223,7 @@ class TargetChain(Adapter):
                 await self._failed(name, error, started)
                 raise
         self.attempts.append(Attempt(name, target.residency, "ok", None, _ms(started)))
-        await self._res.breakers.record(name, True)
+        await self._succeeded(name)
         self.answered_by = name
         return completion
 
@@ -255,7 +255,7 @@ class TargetChain(Adapter):
             raise
         attempt = Attempt(name, target.residency, "ok")
         self.attempts.append(attempt)
-        await self._res.breakers.record(name, True)
+        await self._succeeded(name)
         return _OpenStream(first, upstream, place, attempt, started)
 
     # -- bookkeeping -----------------------------------------------------------
@@ -268,6 +268,15 @@ class TargetChain(Adapter):
 
     def _call_for(self, target: Target, call: ModelCall) -> ModelCall:
         return dataclasses.replace(call, deadline_s=max(min(target.timeout_s, self._remaining()), 0.001))
+
+    async def _succeeded(self, name: str) -> None:
+        """A success on a circuit the decision saw closed (a first try) is recorded without the answer
+        waiting for Redis; one that may close a half-open circuit is recorded before going on."""
+        seen = self._circuits.get(name)
+        if seen is not None and seen.state is CircuitState.CLOSED and self._tries.get(name) == 1:
+            self._res.breakers.record_soon(name, True)
+        else:
+            await self._res.breakers.record(name, True)
 
     def _residency(self, name: str) -> str:
         return self._policy.targets[name].residency

@@ -86,6 +86,7 @@ class Resilience:
         return "ok" if await self.shared.ping() else "unreachable"
 
     async def close(self) -> None:
+        await self.breakers.close()
         await self.limits.close()
 
 

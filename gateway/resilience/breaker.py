@@ -25,6 +25,7 @@ in-process circuits decide, from this replica's own outcomes.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -229,7 +230,23 @@ class Breakers:
         self._shared = shared
         self.local = LocalCircuits(settings, clock)
         self._last: dict[str, CircuitView] = {}
+        self._recording: set[asyncio.Task[CircuitState]] = set()
         self.opened = 0
+
+    def record_soon(self, target: str, ok: bool) -> None:
+        """``record`` without waiting for Redis: for a success, which the caller's answer must not
+        wait on. This process's circuit is updated at once; the shared one a moment later."""
+        if not self._shared.configured:
+            self.local.record(target, ok)
+            return
+        task = asyncio.get_running_loop().create_task(self.record(target, ok))
+        self._recording.add(task)
+        task.add_done_callback(self._recording.discard)
+
+    async def close(self) -> None:
+        """Let outcomes still being recorded reach Redis (each call is time-bounded)."""
+        if self._recording:
+            await asyncio.gather(*self._recording, return_exceptions=True)
 
     async def allow(self, target: str) -> bool:
         """Whether a call to ``target`` may go now; in half-open, this takes a probe's place."""
