@@ -39,6 +39,8 @@ import httptools
 Headers = Sequence[tuple[bytes, bytes]]
 
 _MAX_BUFFER: Final = 1 << 20  # unread body bytes held before the socket stops being read
+MAX_LINE: Final = 1 << 20  # the longest line ``Response.lines`` accepts
+_STALE_WINDOW_S: Final = 0.05  # a reused connection lost this soon after the write never served it
 
 
 class HttpError(Exception):
@@ -94,10 +96,15 @@ class _Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        if self.response is None:  # bytes nobody asked for: the connection cannot be trusted
+        response = self.response
+        if response is None or response.complete:
+            # Bytes after the response ended, or nobody asked for: they would be read as the
+            # next request's answer. The connection cannot be trusted any more.
+            if response is not None:
+                response.reusable = False
             self.close()
             return
-        self.response._anything = True
+        response._anything = True
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -109,13 +116,18 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         response = self.response
         if response is not None and not response.complete:
-            if response.until_eof and response.started:
-                response.finish()  # a body that ends when the connection does
+            if response.until_eof and response.started and exc is None:
+                response.finish()  # a body that ends when the connection does (closed, not reset)
             else:
                 response.fail(ReadError("the upstream closed the connection mid-response"))
         self._client.forget(self)
 
     # -- httptools callbacks ----------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self.response is not None and self.response.complete:
+            # A second message after the answer, in the same read: it belongs to no request.
+            raise ProtocolError("the upstream sent more than one response")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if name:
@@ -129,7 +141,11 @@ class _Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         response = self.response
         assert response is not None
-        response.status = self._parser.get_status_code()
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:  # informational (100 Continue, 103 Early Hints): the answer follows
+            response.headers.clear()
+            return
+        response.status = status
         names = {name for name, _ in response.headers}
         response.until_eof = b"content-length" not in names and b"transfer-encoding" not in names
         response.started = True
@@ -145,6 +161,8 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         response = self.response
         assert response is not None
+        if not response.started:  # the end of an informational response: keep reading
+            return
         response.reusable = self._parser.should_keep_alive()
         response.finish()
 
@@ -156,10 +174,15 @@ class _Connection(asyncio.Protocol):
         if self.closed or self.transport.is_closing():  # lost while idle: the request cannot go out
             response.fail(ReadError("the connection closed before the request was sent"))
             return
+        response.sent_at = time.monotonic()
         self._parser = httptools.HttpResponseParser(self)
         self.transport.write(head + body if len(body) < 65536 else head)
         if len(body) >= 65536:
             self.transport.write(body)
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
 
     def resume(self) -> None:
         if self._paused and self.transport is not None:
@@ -199,8 +222,14 @@ class Response:
         self._error: HttpError | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._anything = False  # set by the connection at the first byte
+        self.sent_at = 0.0  # when the request was written; 0: it never was
 
     # -- fed by the connection ----------------------------------------------------
+
+    def closed_unused(self) -> bool:
+        """Whether the connection was found closed before or within moments of the write: the
+        race of a kept-alive connection the server drops, not a server that failed on the request."""
+        return self.sent_at == 0.0 or time.monotonic() - self.sent_at < _STALE_WINDOW_S
 
     @property
     def received(self) -> bool:
@@ -265,19 +294,27 @@ class Response:
             await self._progress()
 
     async def lines(self) -> AsyncIterator[bytes]:
-        """The body line by line (line ends removed), then the unterminated rest if any."""
-        pending = b""
+        """The body line by line (line ends removed), then the unterminated rest if any.
+
+        A line longer than ``MAX_LINE`` is a ``ProtocolError``: a server-sent event is small.
+        """
+        pending = bytearray()
         while True:
             while self._chunks:
                 data = self._chunks.popleft()
                 self._take(len(data))
+                searched = len(pending)
                 pending += data
-                *whole, pending = pending.split(b"\n")
-                for line in whole:
-                    yield line.removesuffix(b"\r")
+                start = 0
+                while (end := pending.find(b"\n", max(start, searched))) >= 0:
+                    yield bytes(pending[start:end]).removesuffix(b"\r")
+                    start = end + 1
+                del pending[:start]
+                if len(pending) > MAX_LINE:
+                    raise ProtocolError(f"a line of the response is longer than {MAX_LINE} bytes")
             if self.complete:
                 if pending:
-                    yield pending.removesuffix(b"\r")
+                    yield bytes(pending).removesuffix(b"\r")
                 return
             await self._progress()
 
@@ -293,7 +330,8 @@ class Response:
         if connection is None:
             return
         connection.response = None
-        if self.complete and self.reusable and not connection.closed and self._error is None:
+        reusable = self.complete and self.reusable and not connection.closed and self._error is None
+        if reusable and not connection.paused:  # a paused socket (an unread big body) is not reused
             self._client.give_back(connection)
         else:
             connection.close()
@@ -372,13 +410,13 @@ class HttpClient:
                 self._places.release()
                 raise
             response = Response(self, connection, read_timeout_s or self.read_timeout_s, self._places.release)
-            connection.send(head, body, response)
             try:
+                connection.send(head, body, response)
                 await response.start()
             except ReadError:
-                if reused and not fresh and not response.received:
-                    # A kept-alive connection the server closed as we sent: it never saw
-                    # the request. Once more, on a new connection.
+                if reused and not fresh and not response.received and response.closed_unused():
+                    # A kept-alive connection the server had closed (or closed as we wrote):
+                    # it never saw the request. Once more, on a new connection.
                     response.close(keep_place=True)
                     continue
                 response.close()

@@ -166,8 +166,12 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
                 try:
                     self.stream.write("\n".join(lines) + "\n")
                     self.stream.flush()
-                except (OSError, ValueError):  # the stream went away (closed at exit): nothing to do
-                    pass
+                except (OSError, ValueError):  # one bad line (an encoding the stream refuses) spares the rest
+                    for line in lines:
+                        try:
+                            self.stream.write(line + "\n")
+                        except (OSError, ValueError):
+                            continue  # the stream went away (closed at exit), or this line cannot be written
 
     def _tick(self) -> None:
         while True:

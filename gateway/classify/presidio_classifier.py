@@ -28,7 +28,9 @@ Batching: a worker takes every request waiting when it becomes free (up to
 model (``DetectionEngine.ner_passes``). The network's fixed cost per call,
 most of a short prompt's NER time, is then paid once per batch, so under
 concurrent load each request costs less. A request that arrives alone is
-analysed at once: no worker waits for a batch to fill.
+analysed at once: no worker waits for a batch to fill. A batch holds at most
+``batch_chars`` characters, so a long document is analysed alone and short
+prompts queued behind it are not made to wait for its whole pass.
 
 One worker thread is the default, and usually the best: the analysis holds
 Python's global interpreter lock most of the time, so a second thread in
@@ -117,7 +119,8 @@ class PresidioClassifier:
     analysis threads (default 1; see the module docstring). ``max_chars``: limit on the total
     characters of one call. ``decisive_entities``: see the module docstring.
     ``cache_size``: messages remembered (0 disables the cache). ``batch_size``:
-    most requests one worker analyses together. ``engine``: an already loaded
+    most requests one worker analyses together; ``batch_chars``: most
+    characters in a batch (a longer request is analysed alone). ``engine``: an already loaded
     ``DetectionEngine`` to share (it is thread-safe), instead of loading one
     for this classifier.
     """
@@ -132,6 +135,7 @@ class PresidioClassifier:
         decisive_entities: DecisiveEntities | None = None,
         cache_size: int = 4096,
         batch_size: int = 32,
+        batch_chars: int = 20_000,
         engine: DetectionEngine | None = None,
     ) -> None:
         if timeout_s <= 0 or max_chars <= 0 or batch_size <= 0:
@@ -140,6 +144,7 @@ class PresidioClassifier:
         self.timeout_s = timeout_s
         self.max_chars = max_chars
         self.batch_size = batch_size
+        self.batch_chars = batch_chars
         self._decisive = decisive_entities
         self._engine: DetectionEngine | None = engine
         self._load_lock = threading.Lock()
@@ -167,6 +172,13 @@ class PresidioClassifier:
     def close(self) -> None:
         """Stop the workers; requests still waiting are cancelled (their callers fail closed)."""
         self._closed = True
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                job.future.cancel()
         for _ in self._workers:
             self._jobs.put(None)
 
@@ -217,12 +229,14 @@ class PresidioClassifier:
     # -- the work, in a worker thread --------------------------------------
 
     def _work(self) -> None:
+        held: _Job | None = None  # taken from the queue but left for the next batch (too big for this one)
         while True:
-            job = self._jobs.get()
+            job = held or self._jobs.get()
+            held = None
             if job is None:
                 return
-            batch = [job]
-            while len(batch) < self.batch_size:
+            batch, chars = [job], _chars(job)
+            while len(batch) < self.batch_size and chars < self.batch_chars:
                 try:
                     more = self._jobs.get_nowait()
                 except queue.Empty:
@@ -230,8 +244,16 @@ class PresidioClassifier:
                 if more is None:  # closing: finish this batch, then stop
                     self._jobs.put(None)
                     break
+                if chars + _chars(more) > self.batch_chars:
+                    held = more  # a long text is analysed in a batch of its own: it does not hold up others
+                    break
                 batch.append(more)
-            self._analyse([j for j in batch if j.future.set_running_or_notify_cancel()])
+                chars += _chars(more)
+            running = [j for j in batch if j.future.set_running_or_notify_cancel()]
+            try:
+                self._analyse(running)
+            except BaseException as exc:  # noqa: BLE001 - a bug must fail these requests closed, not the worker
+                self._fail([j for j in running if not j.future.done()], exc)
 
     def _analyse(self, batch: list[_Job]) -> None:
         """The pattern pass of each request, then one NER pass over every text that still needs it."""
@@ -298,7 +320,7 @@ class PresidioClassifier:
             self._cache.put(job.keys[index], complete)
 
     @staticmethod
-    def _fail(jobs: list[_Job], exc: Exception) -> None:
+    def _fail(jobs: list[_Job], exc: BaseException) -> None:
         for job in jobs:
             if isinstance(exc, _Unreadable):
                 job.future.set_result(Classification(error="unreadable_language"))
@@ -312,6 +334,10 @@ class PresidioClassifier:
             return False
         found = frozenset(d.entity_type for r in results if r for d in r.detections)
         return bool(found) and self._decisive(found)
+
+
+def _chars(job: _Job) -> int:
+    return sum(len(text) for text in job.texts)
 
 
 def _digest(text: str) -> bytes:

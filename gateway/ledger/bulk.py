@@ -27,13 +27,14 @@ class BulkInsert:
 
     def _for(self, connection: Connection) -> tuple[str, bool, list[tuple[str, Callable[[Any], Any] | None]]]:
         dialect = connection.dialect
-        found = self._compiled.get(dialect.name)
+        key = f"{dialect.name}+{dialect.driver}:{dialect.paramstyle}"
+        found = self._compiled.get(key)
         if found is None:
             compiled = insert(self._table).compile(dialect=dialect)
             processors = compiled._bind_processors
             names = list(compiled.positiontup or compiled.binds)
             found = (compiled.string, bool(compiled.positional), [(name, processors.get(name)) for name in names])
-            self._compiled[dialect.name] = found
+            self._compiled[key] = found
         return found
 
     def insert(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from gateway.policy.coverage import Coverage, analyse
-from gateway.policy.engine import permitted
+from gateway.policy.engine import permitted, reads_content
 from gateway.policy.loader import LoadedPolicy, Problem, position_of
 from gateway.policy.model import Path, Policy, TestCase, When, groups_with_paths
 
@@ -38,6 +38,7 @@ def check(loaded: LoadedPolicy, known_entities: frozenset[str] | None) -> list[P
     policy = loaded.policy
     _check_entities(policy, known_entities, report)
     _check_fail_closed(policy, report)
+    _check_content_blind(policy, report)
     _check_exposure(policy, report)
     _check_unused_targets(policy, report)
     _check_routes(policy, analyse(policy), report)
@@ -88,6 +89,19 @@ def _check_fail_closed(policy: Policy, report: Report) -> None:
             f"on_error is {c.on_error!r}, below {policy.levels[highest]!r} that detections can give: "
             "a classifier failure would be treated as less sensitive than a finding (fail closed instead)",
         )
+
+
+def _check_content_blind(policy: Policy, report: Report) -> None:
+    """A policy that uses no entity type is not classified: say what that means for ``on_error``."""
+    c = policy.classification
+    if reads_content(policy) or c.on_error == c.default_level:
+        return
+    report(
+        ("classification", "entities"),
+        f"this policy uses no entity type, so requests are not classified: every request gets "
+        f"{c.default_level!r} and on_error ({c.on_error!r}) never applies, not even to content that cannot "
+        "be scanned (images, files)",
+    )
 
 
 def _check_exposure(policy: Policy, report: Report) -> None:

@@ -342,3 +342,49 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return cert_path, key_path
+
+
+async def test_an_informational_response_is_skipped(client_of: Callable[..., HttpClient]) -> None:
+    async def answer(_: asyncio.StreamReader, writer: asyncio.StreamWriter, __: bytes) -> bool:
+        writer.write(b"HTTP/1.1 103 Early Hints\r\nlink: </x>\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        return True
+
+    async with Scripted(answer) as server:
+        response = await client_of(server.url).request(b"GET", "/models")
+        assert (response.status, response.headers, await response.read()) == (200, [(b"content-length", b"2")], b"ok")
+        response.release()
+
+
+async def test_bytes_after_the_answer_never_reach_another_request(client_of: Callable[..., HttpClient]) -> None:
+    """A second response on the wire would be read as the next request's answer: the connection is dropped."""
+
+    async def answer(_: asyncio.StreamReader, writer: asyncio.StreamWriter, __: bytes) -> bool:
+        first = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfirst"
+        writer.write(first + b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nstray")
+        return True
+
+    async with Scripted(answer) as server:
+        client = client_of(server.url)
+        response = await client.request(b"GET", "/a")
+        assert await response.read() == b"first"
+        response.release()
+        again = await client.request(b"GET", "/b")
+        assert await again.read() == b"first"  # its own answer, on a new connection, not "stray"
+        again.release()
+        assert server.connections == 2
+
+
+async def test_an_endless_line_is_refused(client_of: Callable[..., HttpClient]) -> None:
+    async def answer(_: asyncio.StreamReader, writer: asyncio.StreamWriter, __: bytes) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        for _ in range(40):
+            writer.write(b"%x\r\n%s\r\n" % (65536, b"x" * 65536))
+            await writer.drain()
+        return False
+
+    async with Scripted(answer) as server:
+        response = await client_of(server.url).request(b"POST", "/x")
+        with pytest.raises(ProtocolError):
+            async for _ in response.lines():
+                pass
+        response.close()

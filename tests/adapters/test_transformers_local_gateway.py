@@ -142,6 +142,7 @@ async def test_a_full_local_queue_gives_503_with_retry_after_and_metrics_show_it
             await anext(holding)  # the role event comes with the first token: the place is taken
             waiting = asyncio.create_task(gw.chat(max_tokens=4))
             await until(lambda: gw.adapter.queue_depth == 1)  # the only waiting place
+            await until(lambda: gw.adapter.last_batch_size == 1)  # the held stream's first decode step is done
 
             refused = await gw.chat(max_tokens=4)
             busy = await gw.metrics()

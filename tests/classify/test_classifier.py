@@ -309,3 +309,36 @@ def test_a_failure_in_one_request_spares_its_batch_mates(engine: DetectionEngine
     assert [r.error for r in results] == [None, None, "exception", None]
     assert "PERSON" in results[1].entity_types and "PERSON" in results[3].entity_types
     choking.close()
+
+
+def test_a_long_text_is_analysed_in_a_batch_of_its_own(engine: DetectionEngine) -> None:
+    class Recording(CountingEngine):
+        def __init__(self, inner: DetectionEngine) -> None:
+            super().__init__(inner)
+            self.batches: list[list[str]] = []
+            self.gate = threading.Event()
+
+        def pattern_pass(self, text: str, policy: object, min_score: float, entities: object = None) -> list[object]:
+            self.gate.wait(5)  # the first request holds the worker until every request is queued
+            return super().pattern_pass(text, policy, min_score, entities)
+
+        def ner_passes(self, texts: list[str], min_scores: list[float], entities: object = ()) -> list[list[object]]:
+            self.batches.append(list(texts))
+            return super().ner_passes(texts, min_scores, entities)
+
+    recording = Recording(engine)
+    capped = PresidioClassifier(engine=recording, batch_chars=200)  # type: ignore[arg-type]
+    long_text = "Please review the attached policy document for Maria Rossi. " * 20
+    texts = ["first John Smith", "short one from Kari Kelly", long_text, "short two from Laura Gonzalez"]
+
+    async def together() -> list[Classification]:
+        pending = [asyncio.ensure_future(capped.classify([t])) for t in texts]
+        await asyncio.sleep(0.05)
+        recording.gate.set()
+        return await asyncio.gather(*pending)
+
+    results = asyncio.run(together())
+    assert all(r.error is None for r in results)
+    assert [long_text] in recording.batches  # alone
+    assert not any(long_text in batch and len(batch) > 1 for batch in recording.batches)
+    capped.close()

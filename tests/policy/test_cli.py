@@ -20,7 +20,8 @@ Write = Callable[[str, str], Path]
 
 
 def test_validate_a_valid_policy(write: Write, capsys: pytest.CaptureFixture[str]) -> None:
-    path = write("ok.yaml", policy_text(classification={**BASE["classification"], "entities": {}}))
+    classification = {**BASE["classification"], "entities": {"CREDIT_CARD": "restricted"}}
+    path = write("ok.yaml", policy_text(classification=classification))
     assert main(["policy", "validate", str(path)]) == 0
     assert capsys.readouterr().out == f"{path}: valid, 0 warning(s)\n"
 

@@ -59,3 +59,12 @@ async def test_a_content_blind_policy_classifies_nothing() -> None:
     assert trace["level"]["level"] == "internal" and trace["level"]["on_error_applied"] is False
     assert trace["decision"]["route"] == "default"
     assert trace["classification"]["skipped"] and trace["classification"]["looked_for"] == []
+
+
+def test_validate_says_what_a_content_blind_policy_means_for_on_error() -> None:
+    from gateway.policy.checks import check
+
+    problems = check(make_policy(classification=_blind()), None)
+    warning = next(p for p in problems if "not classified" in p.message)
+    assert warning.severity == "warning" and "on_error ('restricted') never applies" in warning.message
+    assert not any("not classified" in p.message for p in check(make_policy(), None))
