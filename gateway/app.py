@@ -253,6 +253,7 @@ def _presidio(config: Config, holder: PolicyHolder) -> Classifier:
     settings = config.classifier
     classifier = PresidioClassifier(
         ner_model=settings.ner_model,
+        compiled_ner=settings.compiled_ner,
         timeout_s=settings.timeout_s,
         workers=settings.workers,
         max_chars=settings.max_chars,

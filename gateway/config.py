@@ -42,6 +42,11 @@ class Limits(_Strict):
 
 class ClassifierSettings(_Strict):
     ner_model: str = "en_core_web_sm"
+    compiled_ner: bool = Field(
+        default=True,
+        description="Run the NER network through the gateway's compiled evaluator (same weights, same "
+        "entities, about half the time; docs/classification.md). False runs spaCy's component as it is.",
+    )
     timeout_s: float = Field(default=10.0, gt=0)
     workers: int | None = Field(default=None, ge=1)
     max_chars: int = Field(default=200_000, ge=1)

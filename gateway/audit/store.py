@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from gateway.audit.record import GENESIS, AuditRecord, digest
 from gateway.audit.schema import audit_head, audit_log, metadata
 from gateway.ledger.bulk import BulkInsert
-from gateway.ledger.store import StoreUnavailable
+from gateway.ledger.store import StoreUnavailable, while_sqlite_is_locked
 
 _PG_TRIGGERS = (
     """CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -91,18 +91,21 @@ class AuditStore:
     def create_schema(self) -> None:
         """Tables, the head row and the append-only triggers; safe to run from many replicas at once."""
         try:
-            with self.engine.begin() as conn:
-                if self._postgres:
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK})
-                metadata.create_all(conn)
-                for statement in _PG_TRIGGERS if self._postgres else _SQLITE_TRIGGERS:
-                    conn.exec_driver_sql(statement)
-                if conn.execute(select(audit_head.c.id)).first() is None:
-                    conn.execute(insert(audit_head).values(id=1, seq=0, hash=GENESIS, updated_at=datetime.now(UTC)))
+            while_sqlite_is_locked(self.engine, self._create_schema)
         except IntegrityError:
             return  # another replica created the head first
         except SQLAlchemyError as exc:
             raise StoreUnavailable(f"cannot prepare the audit tables: {type(exc).__name__}") from None
+
+    def _create_schema(self) -> None:
+        with self.engine.begin() as conn:
+            if self._postgres:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK})
+            metadata.create_all(conn)
+            for statement in _PG_TRIGGERS if self._postgres else _SQLITE_TRIGGERS:
+                conn.exec_driver_sql(statement)
+            if conn.execute(select(audit_head.c.id)).first() is None:
+                conn.execute(insert(audit_head).values(id=1, seq=0, hash=GENESIS, updated_at=datetime.now(UTC)))
 
     def append(self, records: Sequence[AuditRecord]) -> Head:
         """Chain ``records`` after the current head, atomically; returns the new head."""

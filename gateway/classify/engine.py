@@ -85,8 +85,8 @@ _WARM_UP_TEXT = (
 class DetectionEngine:
     """Builds the analyzer once; ``pattern_pass`` and ``ner_pass`` are thread-safe."""
 
-    def __init__(self, ner_model: str = "en_core_web_sm") -> None:
-        self.nlp_engine = NerNlpEngine(ner_model, LANGUAGE)
+    def __init__(self, ner_model: str = "en_core_web_sm", *, compiled: bool = True) -> None:
+        self.nlp_engine = NerNlpEngine(ner_model, LANGUAGE, compiled=compiled)
         self.nlp_engine.load()
         recognizers: list[EntityRecognizer] = [
             *our_recognizers(LANGUAGE),

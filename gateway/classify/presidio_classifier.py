@@ -122,7 +122,8 @@ class PresidioClassifier:
     most requests one worker analyses together; ``batch_chars``: most
     characters in a batch (a longer request is analysed alone). ``engine``: an already loaded
     ``DetectionEngine`` to share (it is thread-safe), instead of loading one
-    for this classifier.
+    for this classifier. ``compiled_ner``: run NER through ``fastner.CompiledNer`` (see
+    ``nlp.py``).
     """
 
     def __init__(
@@ -137,10 +138,12 @@ class PresidioClassifier:
         batch_size: int = 32,
         batch_chars: int = 20_000,
         engine: DetectionEngine | None = None,
+        compiled_ner: bool = True,
     ) -> None:
         if timeout_s <= 0 or max_chars <= 0 or batch_size <= 0:
             raise ValueError("timeout_s, max_chars and batch_size must be positive")
         self.ner_model = ner_model
+        self.compiled_ner = compiled_ner
         self.timeout_s = timeout_s
         self.max_chars = max_chars
         self.batch_size = batch_size
@@ -191,7 +194,7 @@ class PresidioClassifier:
             with self._load_lock:
                 engine = self._engine
                 if engine is None:
-                    engine = self._engine = DetectionEngine(self.ner_model)
+                    engine = self._engine = DetectionEngine(self.ner_model, compiled=self.compiled_ner)
         return engine
 
     # -- the protocol -----------------------------------------------------

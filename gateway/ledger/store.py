@@ -15,7 +15,8 @@ to an integer of 1e-10 USD before it is added, and the sum is scaled back.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -23,7 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, Engine, cast, create_engine, event, func, insert, select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from gateway.ledger import migrate
 from gateway.ledger.bulk import BulkInsert
@@ -77,7 +78,7 @@ class Database:
     def create_schema(self) -> None:
         """Upgrade the database to the newest migration (creating it when empty)."""
         try:
-            migrate.upgrade(self.engine)
+            while_sqlite_is_locked(self.engine, lambda: migrate.upgrade(self.engine))
         except SQLAlchemyError as exc:
             raise StoreUnavailable(f"cannot prepare the database schema: {type(exc).__name__}") from None
 
@@ -187,6 +188,22 @@ def money_value(total: Any, dialect: str) -> Decimal:
     if dialect == "sqlite":
         return (Decimal(int(total)) / _MONEY_SCALE).quantize(MONEY_PLACES)
     return Decimal(total).quantize(MONEY_PLACES)
+
+
+def while_sqlite_is_locked(engine: Engine, work: Callable[[], None], *, wait_s: float = 10.0) -> None:
+    """Run ``work``; on SQLite, again while another process holds the database (``database is
+    locked``, or a table it just created): workers started together prepare one file at once,
+    and a transaction that read before another committed is refused at once, whatever the
+    busy timeout. PostgreSQL serialises schema work with an advisory lock instead."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            work()
+            return
+        except OperationalError:
+            if engine.dialect.name != "sqlite" or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -128,3 +128,34 @@ def test_a_batch_of_rows_of_different_shapes_is_stored_whole(db: Database) -> No
     rows = {r["request_id"]: r for r in db.ledger_rows()}
     assert rows["answered"]["price_input_per_m"] == Decimal("0.15") and rows["refused"]["price_input_per_m"] is None
     assert rows["answered2"]["usage_source"] == "counted" and rows["bare"]["attempts"] == 0
+
+
+def _prepare(url: str) -> str:
+    from gateway.audit.store import AuditStore
+
+    db = Database(url)
+    try:
+        db.create_schema()
+        AuditStore(db.engine).create_schema()
+        return "ok"
+    except StoreUnavailable as exc:
+        return str(exc)
+    finally:
+        db.engine.dispose()
+
+
+def test_workers_started_together_prepare_one_sqlite_file(tmp_path: Any) -> None:
+    """`gateway serve --workers N` on SQLite: N processes migrate and create the audit tables at
+    once; a transaction that read before another committed is refused by SQLite at once, so
+    each must wait its turn instead of failing its worker's start."""
+    import multiprocessing
+
+    url = f"sqlite:///{tmp_path}/fresh.db"
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        outcomes = pool.map(_prepare, [url] * 8)
+    assert outcomes == ["ok"] * 8
+    from gateway.audit.store import AuditStore
+
+    db = Database(url)
+    head = AuditStore(db.engine).head()
+    assert head is not None and head.seq == 0

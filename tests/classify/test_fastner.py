@@ -1,0 +1,161 @@
+"""The compiled NER evaluator (gateway/classify/fastner.py) against spaCy's own component.
+
+The real model, the real pipeline: every entity the compiled network finds,
+over a corpus of generated bank prompts, the benchmark's prompts and edge
+cases, must be exactly the one spaCy's component finds, alone and in
+batches. Layers it does not know make it step aside (spaCy runs), and the
+engine can be told not to use it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy
+import pytest
+from spacy.language import Language
+from thinc.api import LayerNorm, Model
+
+from gateway.classify import fastner
+from gateway.classify.engine import DetectionEngine
+from gateway.classify.nlp import NerNlpEngine, load_ner_pipeline
+
+ROOT = Path(__file__).resolve().parents[2]
+EDGE_CASES = [
+    "",
+    " ",
+    "\n\n",
+    "John",
+    "Mr. John Smith met Mary O'Neil in Paris on 3 May 2024 at 10am.",
+    "word " * 400,
+    "Transfer from Laura Gonzalez (Madrid) to Judith Johnson, London, before Friday 5 p.m.",
+    "ALL CAPS JOHN SMITH FROM NEW YORK CITY",
+    "emoji 😀 and tabs\tand\u00a0non-breaking spaces around Kari Kelly",
+]
+
+
+def _bench_module(path: Path, name: str):
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> Language:
+    return load_ner_pipeline("en_core_web_sm")
+
+
+@pytest.fixture(scope="module")
+def corpus() -> list[str]:
+    evaluation = _bench_module(ROOT / "bench" / "classify_eval.py", "classify_eval")
+    generated = evaluation.load_corpus_module().generate_corpus(seed=5, size=400)
+    texts = [text for sample in generated for text in sample.texts]
+    from bench.overhead.prompts import prompt_stems, unique
+
+    texts += [unique(stem, n) for n, stem in enumerate(prompt_stems(200))]
+    return texts + EDGE_CASES
+
+
+def _spacy_entities(pipeline: Language, texts: Sequence[str]) -> list[list[tuple[int, int, str]]]:
+    return [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in pipeline.pipe(texts, batch_size=1)]
+
+
+def _compiled_entities(
+    pipeline: Language, compiled: fastner.CompiledNer, texts: Sequence[str], batch: int
+) -> list[list[tuple[int, int, str]]]:
+    out = []
+    for start in range(0, len(texts), batch):
+        docs = [pipeline.make_doc(text) for text in texts[start : start + batch]]
+        compiled(docs)
+        out += [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in docs]
+    return out
+
+
+@pytest.mark.parametrize("batch", [1, 7, 32])
+def test_same_entities_as_spacy(pipeline: Language, corpus: list[str], batch: int) -> None:
+    compiled = fastner.compile_ner(pipeline)
+    assert compiled is not None
+    expected = _spacy_entities(pipeline, corpus)
+    assert sum(len(found) for found in expected) > 500  # the corpus exercises the model
+    got = _compiled_entities(pipeline, compiled, corpus, batch)
+    differing = [(text, want, have) for text, want, have in zip(corpus, expected, got, strict=True) if want != have]
+    assert not differing, differing[:3]
+
+
+def test_tok2vec_matches_thinc_exactly(pipeline: Language, corpus: list[str]) -> None:
+    """Same kernels, same order: the token vectors are thinc's to within the products' last bits."""
+    component = pipeline.get_pipe("ner")
+    tok2vec = component.model.get_ref("tok2vec")
+    compiled = fastner.compile_layer(tok2vec)
+    docs = [pipeline.make_doc(text) for text in corpus[:50]]
+    want = tok2vec.predict(docs)
+    have = compiled(docs)
+    assert have.dtype == want.dtype and have.shape == want.shape
+    numpy.testing.assert_allclose(have, want, rtol=1e-4, atol=1e-5)
+
+
+def test_layernorm_is_bit_for_bit(pipeline: Language) -> None:
+    rng = numpy.random.default_rng(3)
+    layer = LayerNorm(96)
+    layer.initialize(X=rng.standard_normal((4, 96)).astype("f"))
+    layer.set_param("G", rng.standard_normal(96).astype("f"))
+    layer.set_param("b", rng.standard_normal(96).astype("f"))
+    run = fastner.compile_layer(layer)
+    for rows in (1, 37, 300):
+        x = (rng.standard_normal((rows, 96)) * rng.uniform(0.01, 100)).astype("f")
+        assert numpy.array_equal(run(x), layer.predict(x))
+
+
+def test_unknown_layers_leave_spacy_in_charge(pipeline: Language) -> None:
+    with pytest.raises(fastner.Unsupported):
+        fastner.compile_layer(Model("mystery", lambda model, x, is_train: (x, lambda d: d)))
+    component = pipeline.get_pipe("ner")
+    component.cfg["beam_width"] = 4
+    try:
+        assert fastner.compile_ner(pipeline) is None
+    finally:
+        component.cfg["beam_width"] = 1
+    assert fastner.compile_ner(pipeline, name="no-such-component") is None
+
+
+def test_engine_uses_it_and_can_be_told_not_to(corpus: list[str]) -> None:
+    fast = NerNlpEngine("en_core_web_sm")
+    fast.load()
+    plain = NerNlpEngine("en_core_web_sm", compiled=False)
+    plain.load()
+    assert fast.runs_compiled and not plain.runs_compiled
+    texts = corpus[:120]
+    want = [[(e.start_char, e.end_char, e.label_) for e in a.entities] for a in plain.process_batch(texts, "en")]
+    have = [[(e.start_char, e.end_char, e.label_) for e in a.entities] for a in fast.process_batch(texts, "en")]
+    assert have == want
+    one = fast.process_text(texts[3], "en")
+    alone = plain.process_text(texts[3], "en")
+    assert [(e.start_char, e.end_char) for e in one.entities] == [(e.start_char, e.end_char) for e in alone.entities]
+
+
+def test_detection_engine_results_do_not_depend_on_it(engine: DetectionEngine, corpus: list[str]) -> None:
+    plain = DetectionEngine(compiled=False)
+    assert engine.nlp_engine.runs_compiled and not plain.nlp_engine.runs_compiled
+    texts = corpus[:80]
+    for text in texts:
+        want = sorted((r.entity_type, r.start, r.end, r.score) for r in plain.ner_pass(text, 0.0))
+        have = sorted((r.entity_type, r.start, r.end, r.score) for r in engine.ner_pass(text, 0.0))
+        assert have == want, text
+
+
+def test_numpy_blas_is_held_to_one_thread() -> None:
+    from threadpoolctl import ThreadpoolController
+
+    fastner.limit_blas_threads()
+    numpy_dir = numpy.__file__.rsplit("/", 2)[0]
+    mine = [lib for lib in ThreadpoolController().lib_controllers if str(lib.filepath).startswith(numpy_dir)]
+    assert mine, "numpy's BLAS was not found"
+    assert all(lib.num_threads == 1 for lib in mine if lib.user_api == "blas")
