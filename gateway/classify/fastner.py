@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 import types
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -105,14 +106,7 @@ def compile_layer(model: Model) -> Step:
 
 
 def _compile_chain(model: Model) -> Step:
-    steps = tuple(compile_layer(layer) for layer in model.layers)
-
-    def run(x: Any) -> Any:
-        for step in steps:
-            x = step(x)
-        return x
-
-    return run
+    return _sequence([compile_layer(layer) for layer in model.layers])
 
 
 def _compile_with_array(model: Model) -> Step:
@@ -289,13 +283,128 @@ _COMPILERS: dict[str, Callable[[Model], Step]] = {
 }
 
 
+# -- the tok2vec: its per-token head remembered ---------------------------------------
+
+# Layers that map each row of their input to a row of output, whatever the other rows.
+_ROW_WISE = {"chain", "concatenate", "getitem", "hashembed", "maxout", "layernorm", "dropout", "linear"}
+TOKEN_ROWS = 16_384  # tokens whose embedding rows are remembered (about 6 MB with the sm model)
+
+
+def _leaves(model: Model) -> list[Model]:
+    """A chain's layers in order, nested chains flattened (a chain of chains is one chain)."""
+    if _layer_kind(model) == "chain":
+        return [leaf for layer in model.layers for leaf in _leaves(layer)]
+    return [model]
+
+
+def _row_wise(model: Model) -> bool:
+    kind = _layer_kind(model)
+    if kind == "getitem":
+        index = model.attrs["index"]
+        return isinstance(index, tuple) and len(index) == 2 and index[0] == slice(0, None) and isinstance(index[1], int)
+    return kind in _ROW_WISE and all(_row_wise(layer) for layer in model.layers)
+
+
+class TokenRows:
+    """The per-token head of a Tok2Vec (hash embeddings of a token's attributes, then the
+    maxout that mixes them, ``MultiHashEmbed``), remembered per distinct attribute row.
+
+    Those layers see one token at a time (the convolutions that look at neighbours come
+    after), so a token's row depends on its four attribute values only, and most tokens of
+    a prompt are words seen before. A row is computed once by the same steps and then
+    copied: about half a millisecond of a short prompt's 2 ms Tok2Vec. At most ``capacity``
+    rows are kept in one preallocated table; the oldest make way (memory stays fixed).
+    """
+
+    def __init__(self, columns: Sequence[Any], steps: Sequence[Step], capacity: int = TOKEN_ROWS) -> None:
+        self._columns = list(columns)
+        self._steps = tuple(steps)
+        self._capacity = capacity
+        probe = self._compute(numpy.zeros((1, len(self._columns)), dtype="uint64"))
+        self._table = numpy.empty((capacity, probe.shape[1]), dtype=probe.dtype)
+        self._slots: dict[tuple[int, ...], int] = {}
+        self._owners: list[tuple[int, ...] | None] = [None] * capacity
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def _compute(self, features: numpy.ndarray) -> numpy.ndarray:
+        x: Any = features
+        for step in self._steps:
+            x = step(x)
+        return numpy.asarray(x)
+
+    def __call__(self, docs: Sequence[Doc]) -> list[numpy.ndarray]:
+        return [self._rows(doc) for doc in docs]
+
+    def _rows(self, doc: Doc) -> numpy.ndarray:
+        features = doc.to_array(self._columns)
+        if features.ndim == 1:
+            features = features.reshape((features.shape[0], 1))
+        features = _OPS.asarray2i(features, dtype="uint64")
+        keys = list(map(tuple, features.tolist()))
+        with self._lock:
+            slots = [self._slots.get(key, -1) for key in keys]
+            out = self._table.take(slots, axis=0)  # -1 picks a row that is overwritten below
+            missing: dict[tuple[int, ...], list[int]] = {}
+            for position, (key, slot) in enumerate(zip(keys, slots, strict=True)):
+                if slot < 0:
+                    missing.setdefault(key, []).append(position)
+            if not missing:
+                return out
+            computed = self._compute(features[[positions[0] for positions in missing.values()]])
+            for (key, positions), row in zip(missing.items(), computed, strict=True):
+                out[positions] = row
+                self._remember(key, row)
+        return out
+
+    def _remember(self, key: tuple[int, ...], row: numpy.ndarray) -> None:
+        slot = self._next
+        self._next = (slot + 1) % self._capacity
+        evicted = self._owners[slot]
+        if evicted is not None:
+            del self._slots[evicted]
+        self._owners[slot] = key
+        self._slots[key] = slot
+        self._table[slot] = row
+
+
+def compile_tok2vec(model: Model, token_rows: int = TOKEN_ROWS) -> tuple[Step, TokenRows | None]:
+    """``compile_layer`` for a Tok2Vec, with its per-token head remembered (``TokenRows``, also
+    returned) when it starts as spaCy's ``MultiHashEmbed`` does: features, then row-wise layers."""
+    leaves = _leaves(model)
+    kinds = [_layer_kind(leaf) for leaf in leaves]
+    if token_rows > 0 and kinds[:2] == ["extract_features", "list2ragged"]:
+        end = 2
+        while end < len(leaves) and kinds[end] == "with_array" and int(leaves[end].attrs.get("pad", 0)) == 0:
+            if not _row_wise(leaves[end].layers[0]):
+                break
+            end += 1
+        if end > 2 and end < len(leaves) and kinds[end] == "ragged2list":
+            head = TokenRows(
+                leaves[0].attrs["columns"], [compile_layer(leaf.layers[0]) for leaf in leaves[2:end]], token_rows
+            )
+            return _sequence([head, *(compile_layer(leaf) for leaf in leaves[end + 1 :])]), head
+    return compile_layer(model), None
+
+
+def _sequence(steps: Sequence[Step]) -> Step:
+    steps = tuple(steps)
+
+    def run(x: Any) -> Any:
+        for step in steps:
+            x = step(x)
+        return x
+
+    return run
+
+
 # -- the parser ----------------------------------------------------------------
 
 
 class CompiledNer:
     """``__call__(docs)`` sets each doc's entities, as the spaCy component would."""
 
-    def __init__(self, component: Any) -> None:
+    def __init__(self, component: Any, *, token_rows: int = TOKEN_ROWS) -> None:
         model = component.model
         if component.cfg.get("beam_width", 1) != 1:
             raise Unsupported("beam search")
@@ -305,7 +414,7 @@ class CompiledNer:
         if lower.name != "precomputable_affine" or _layer_kind(upper) != "linear":
             raise Unsupported(f"parser layers {lower.name!r}, {upper.name!r}")
         self._component = component
-        self._tok2vec = compile_layer(tok2vec)
+        self._tok2vec, self.token_rows = compile_tok2vec(tok2vec, token_rows)
         self._features = lower.get_dim("nF")
         self._hidden = lower.get_dim("nO")
         self._pieces = lower.get_dim("nP")

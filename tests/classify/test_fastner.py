@@ -79,22 +79,44 @@ def _compiled_entities(
     return out
 
 
-@pytest.mark.parametrize("batch", [1, 7, 32])
-def test_same_entities_as_spacy(pipeline: Language, corpus: list[str], batch: int) -> None:
-    compiled = fastner.compile_ner(pipeline)
-    assert compiled is not None
-    expected = _spacy_entities(pipeline, corpus)
-    assert sum(len(found) for found in expected) > 500  # the corpus exercises the model
-    got = _compiled_entities(pipeline, compiled, corpus, batch)
-    differing = [(text, want, have) for text, want, have in zip(corpus, expected, got, strict=True) if want != have]
-    assert not differing, differing[:3]
+@pytest.fixture(scope="module")
+def expected(pipeline: Language, corpus: list[str]) -> list[list[tuple[int, int, str]]]:
+    found = _spacy_entities(pipeline, corpus)
+    assert sum(len(entities) for entities in found) > 500  # the corpus exercises the model
+    return found
+
+
+@pytest.mark.parametrize(
+    ("batch", "token_rows"),
+    [(1, fastner.TOKEN_ROWS), (7, fastner.TOKEN_ROWS), (32, fastner.TOKEN_ROWS), (7, 0), (7, 8)],
+    ids=["alone", "batches-of-7", "batches-of-32", "no-token-rows", "eight-token-rows"],
+)
+def test_same_entities_as_spacy(
+    pipeline: Language, corpus: list[str], expected: list[list[tuple[int, int, str]]], batch: int, token_rows: int
+) -> None:
+    """Alone and batched; with the per-token rows remembered, not at all, or in a table so small
+    that rows are evicted inside one prompt."""
+    compiled = fastner.CompiledNer(pipeline.get_pipe("ner"), token_rows=token_rows)
+    for rerun in range(2):  # the second pass finds the rows remembered by the first
+        got = _compiled_entities(pipeline, compiled, corpus, batch)
+        differing = [(text, want, have) for text, want, have in zip(corpus, expected, got, strict=True) if want != have]
+        assert not differing, (rerun, differing[:3])
+
+
+def test_token_rows_stay_within_their_table(pipeline: Language, corpus: list[str]) -> None:
+    compiled = fastner.CompiledNer(pipeline.get_pipe("ner"), token_rows=64)
+    rows = compiled.token_rows
+    assert rows is not None
+    _compiled_entities(pipeline, compiled, corpus[:200], 8)
+    assert len(rows._slots) == 64 and rows._table.shape[0] == 64
+    assert sorted(rows._slots.values()) == list(range(64))
 
 
 def test_tok2vec_matches_thinc_exactly(pipeline: Language, corpus: list[str]) -> None:
     """Same kernels, same order: the token vectors are thinc's to within the products' last bits."""
     component = pipeline.get_pipe("ner")
     tok2vec = component.model.get_ref("tok2vec")
-    compiled = fastner.compile_layer(tok2vec)
+    compiled, _ = fastner.compile_tok2vec(tok2vec)
     docs = [pipeline.make_doc(text) for text in corpus[:50]]
     want = tok2vec.predict(docs)
     have = compiled(docs)
@@ -159,3 +181,15 @@ def test_numpy_blas_is_held_to_one_thread() -> None:
     mine = [lib for lib in ThreadpoolController().lib_controllers if str(lib.filepath).startswith(numpy_dir)]
     assert mine, "numpy's BLAS was not found"
     assert all(lib.num_threads == 1 for lib in mine if lib.user_api == "blas")
+
+
+def test_unseen_words_do_not_stay_in_the_vocabulary(engine: DetectionEngine) -> None:
+    """Each new amount, account number or ticket id would otherwise stay in spaCy's string store
+    for the life of the process: memory growing with traffic."""
+    strings = engine.nlp_engine.get_nlp("en").vocab.strings
+    engine.ner_pass("Warm up with John Smith in Paris, ticket QX-1.", 0.0)
+    before = len(strings)
+    for n in range(300):
+        found = engine.ner_pass(f"Ticket ZQ{n:05d}X for Laura Gonzalez in Madrid, reference 77{n:06d}.", 0.0)
+        assert {r.entity_type for r in found} >= {"PERSON", "LOCATION"}
+    assert len(strings) == before
