@@ -105,6 +105,21 @@ def components_to_exclude(directory: Path) -> list[str]:
     return [component for component in pipeline if component not in keep]
 
 
+def keep_vocabulary(pipeline: Language) -> None:
+    """Give every word of the model's string store its lexeme now, for the process's life.
+
+    The NER passes run in a memory zone (``DetectionEngine.ner_passes``), which frees the
+    lexemes a pass creates: without this, the words of an ordinary prompt, absent from a
+    model's initial vocabulary of a few hundred lexemes, would be rebuilt at every pass
+    (measured: about a third more time per prompt). With it, only words the model never
+    saw (amounts, account numbers, ids) are transient. About 70,000 words, 1 s and 11 MB
+    with ``en_core_web_sm``."""
+    vocab = pipeline.vocab
+    for string in list(vocab.strings):
+        if string.isalpha() and len(string) <= 30:
+            vocab[string]  # creates the lexeme
+
+
 def load_ner_pipeline(name: str) -> Language:
     """Load ``name`` with only the components NER needs."""
     directory = model_directory(name)
@@ -130,6 +145,7 @@ class NerNlpEngine(SpacyNlpEngine):
 
     def load(self) -> None:
         pipeline = load_ner_pipeline(self.model_name)
+        keep_vocabulary(pipeline)
         self.nlp = {self.language: pipeline}  # type: ignore[assignment]  # untyped base
         if self.compiled and pipeline.pipe_names == ["ner"]:
             self._compiled = compile_ner(pipeline)
