@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from gateway.ledger.schema import ledger
+from tests.resilience.servers import free_port
 from tests.upstreams.openai_server import OpenAIUpstream
 
 pytestmark = pytest.mark.slow
@@ -47,18 +47,12 @@ routes:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path, Path]]:
     work = tmp_path_factory.mktemp("workers")
     with OpenAIUpstream(api_key="sk-workers") as upstream:
         (work / "policy.yaml").write_text(POLICY.format(api_base=upstream.base_url))
-        port = _free_port()
+        port = free_port()
         config = work / "config.yaml"
         config.write_text(
             f"var_dir: {work}\npolicy: {work / 'policy.yaml'}\ndatabase_url: sqlite:///{work}/gateway.db\n"

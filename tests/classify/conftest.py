@@ -8,13 +8,18 @@ around it.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import sys
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from gateway.classify import Classification, PolicyRecognizer, PresidioClassifier
 from gateway.classify.engine import DetectionEngine
 
+BENCH = Path(__file__).resolve().parents[2] / "bench"
 Classify = Callable[..., Classification]
 Detect = Callable[[str], set[tuple[str, str]]]
 
@@ -56,3 +61,15 @@ def detect(classify: Classify) -> Detect:
         return {(d.entity_type, text[d.start : d.end]) for d in result.detections}
 
     return run
+
+
+def load_bench_module(name: str) -> ModuleType:
+    """``bench/<name>.py`` as a module (``bench`` scripts are not a package)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -9,30 +9,14 @@ in English prompts.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
 
 from gateway.classify import PresidioClassifier
 from gateway.classify.engine import DetectionEngine
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-
-
-def _load(name: str) -> ModuleType:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+from tests.classify.conftest import load_bench_module
 
 
 def test_acceptance_figures(engine: DetectionEngine) -> None:
-    evaluation = _load("classify_eval")
+    evaluation = load_bench_module("classify_eval")
     corpus = evaluation.load_corpus_module().generate_corpus(seed=11, size=800)
     classifier = PresidioClassifier(engine=engine)
     report = asyncio.run(evaluation.evaluate(classifier, corpus))

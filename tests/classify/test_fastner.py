@@ -9,10 +9,7 @@ engine can be told not to use it.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy
 import pytest
@@ -22,8 +19,8 @@ from thinc.api import LayerNorm, Model
 from gateway.classify import fastner
 from gateway.classify.engine import DetectionEngine
 from gateway.classify.nlp import NerNlpEngine, load_ner_pipeline
+from tests.classify.conftest import load_bench_module
 
-ROOT = Path(__file__).resolve().parents[2]
 EDGE_CASES = [
     "",
     " ",
@@ -37,17 +34,6 @@ EDGE_CASES = [
 ]
 
 
-def _bench_module(path: Path, name: str):
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def pipeline() -> Language:
     return load_ner_pipeline("en_core_web_sm")
@@ -55,7 +41,7 @@ def pipeline() -> Language:
 
 @pytest.fixture(scope="module")
 def corpus() -> list[str]:
-    evaluation = _bench_module(ROOT / "bench" / "classify_eval.py", "classify_eval")
+    evaluation = load_bench_module("classify_eval")
     generated = evaluation.load_corpus_module().generate_corpus(seed=5, size=400)
     texts = [text for sample in generated for text in sample.texts]
     from bench.overhead.prompts import prompt_stems, unique
