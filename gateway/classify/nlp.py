@@ -105,6 +105,9 @@ def components_to_exclude(directory: Path) -> list[str]:
     return [component for component in pipeline if component not in keep]
 
 
+_TOKENIZER_CACHE_ROOM = 10_000  # chunks cached beyond the vocabulary (spaCy's own default size)
+
+
 def keep_vocabulary(pipeline: Language) -> None:
     """Give every word of the model's string store its lexeme now, for the process's life.
 
@@ -113,11 +116,22 @@ def keep_vocabulary(pipeline: Language) -> None:
     model's initial vocabulary of a few hundred lexemes, would be rebuilt at every pass
     (measured: about a third more time per prompt). With it, only words the model never
     saw (amounts, account numbers, ids) are transient. About 70,000 words, 1 s and 11 MB
-    with ``en_core_web_sm``."""
+    with ``en_core_web_sm``.
+
+    The tokenizer's cache gets the same words. It saves nothing inside a memory zone, and
+    it holds 10,000 chunks by default, so in the passes every chunk of text would be split
+    by the prefix, suffix and infix expressions again: 0.2 ms of a 35-token prompt, against
+    0.02 ms from the cache (measured). Each word is tokenized once now, outside any zone,
+    with room in the cache for all of them (about 4 MB more)."""
     vocab = pipeline.vocab
-    for string in list(vocab.strings):
-        if string.isalpha() and len(string) <= 30:
-            vocab[string]  # creates the lexeme
+    words = [string for string in list(vocab.strings) if string.isalpha() and len(string) <= 30]
+    for word in words:
+        vocab[word]  # creates the lexeme
+    tokenizer = pipeline.tokenizer
+    if hasattr(tokenizer, "max_cache_size"):
+        tokenizer.max_cache_size = max(tokenizer.max_cache_size, len(words) + _TOKENIZER_CACHE_ROOM)
+        for start in range(0, len(words), 1000):
+            tokenizer(" ".join(words[start : start + 1000]))
 
 
 def load_ner_pipeline(name: str) -> Language:

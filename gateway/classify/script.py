@@ -47,3 +47,11 @@ def is_readable(text: str) -> bool:
         return False
     unreadable = len(_UNREADABLE_IN_WORD.findall(text))
     return unreadable < 2 or unreadable < UNREADABLE_SHARE * len(_LETTER.findall(text))
+
+
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+
+
+def has_han(text: str) -> bool:
+    """Whether ``text`` holds a Chinese character (patterns for Chinese are skipped without one)."""
+    return not text.isascii() and _HAN.search(text) is not None

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import numpy
 import pytest
 from spacy.language import Language
+from spacy.pipeline import Sentencizer
+from spacy.tokens import Doc, Span
 from thinc.api import LayerNorm, Model
 
 from gateway.classify import fastner
@@ -72,21 +74,95 @@ def expected(pipeline: Language, corpus: list[str]) -> list[list[tuple[int, int,
     return found
 
 
+@pytest.mark.parametrize("biluo", [True, False], ids=["all-at-once", "step-by-step"])
 @pytest.mark.parametrize(
     ("batch", "token_rows"),
     [(1, fastner.TOKEN_ROWS), (7, fastner.TOKEN_ROWS), (32, fastner.TOKEN_ROWS), (7, 0), (7, 8)],
     ids=["alone", "batches-of-7", "batches-of-32", "no-token-rows", "eight-token-rows"],
 )
 def test_same_entities_as_spacy(
-    pipeline: Language, corpus: list[str], expected: list[list[tuple[int, int, str]]], batch: int, token_rows: int
+    pipeline: Language,
+    corpus: list[str],
+    expected: list[list[tuple[int, int, str]]],
+    batch: int,
+    token_rows: int,
+    biluo: bool,
 ) -> None:
     """Alone and batched; with the per-token rows remembered, not at all, or in a table so small
-    that rows are evicted inside one prompt."""
-    compiled = fastner.CompiledNer(pipeline.get_pipe("ner"), token_rows=token_rows)
+    that rows are evicted inside one prompt; decoded with every state outside an entity scored
+    at once (``_decode_biluo``) or one move at a time through spaCy's transition system."""
+    compiled = fastner.CompiledNer(pipeline.get_pipe("ner"), token_rows=token_rows, biluo=biluo)
+    assert (compiled.biluo is not None) is biluo
     for rerun in range(2):  # the second pass finds the rows remembered by the first
         got = _compiled_entities(pipeline, compiled, corpus, batch)
         differing = [(text, want, have) for text, want, have in zip(corpus, expected, got, strict=True) if want != have]
         assert not differing, (rerun, differing[:3])
+
+
+def _tags(docs: Sequence[Doc]) -> list[list[tuple[str, str]]]:
+    return [[(token.ent_iob_, token.ent_type_) for token in doc] for doc in docs]
+
+
+def test_sentence_starts_are_respected(pipeline: Language, corpus: list[str]) -> None:
+    """No entity across a sentence start (spaCy's Begin and In validity): with the boundaries a
+    sentencizer sets, both decoders tag every token as spaCy's component does."""
+    sentencizer = Sentencizer()
+    texts = [text for text in corpus if "." in text.rstrip(".")][:300]
+    assert len(texts) > 100
+    want = [pipeline.get_pipe("ner")(sentencizer(pipeline.make_doc(text))) for text in texts]
+    for biluo in (True, False):
+        compiled = fastner.CompiledNer(pipeline.get_pipe("ner"), biluo=biluo)
+        for size in (1, 9):
+            have = []
+            for start in range(0, len(texts), size):
+                docs = [sentencizer(pipeline.make_doc(text)) for text in texts[start : start + size]]
+                compiled(docs)
+                have += docs
+            assert _tags(have) == _tags(want), (biluo, size)
+
+
+def test_preset_entities_are_decoded_as_spacy_does(pipeline: Language, corpus: list[str]) -> None:
+    """Entities set before NER (an entity ruler's): spaCy keeps them and decodes around them;
+    the compiled evaluator then decodes move by move through spaCy's transition system."""
+    texts = [text for text in corpus if len(text.split()) > 6][:150]
+
+    def preset(text: str) -> Doc:
+        doc = pipeline.make_doc(text)
+        doc.set_ents([Span(doc, 2, 4, label="ORG")], default="unmodified")
+        return doc
+
+    want = [pipeline.get_pipe("ner")(preset(text)) for text in texts]
+    compiled = fastner.CompiledNer(pipeline.get_pipe("ner"))
+    assert compiled.biluo is not None
+    have = [preset(text) for text in texts]
+    compiled(have)
+    assert _tags(have) == _tags(want)
+    assert all(doc[2].ent_type_ == "ORG" for doc in have)
+
+
+def test_unseen_classes_score_lowest(pipeline: Language, corpus: list[str]) -> None:
+    """Classes the model never saw in training get the state's lowest score, as in spaCy
+    (which takes the lowest of the step's batch: the same when scored one at a time)."""
+    component = pipeline.get_pipe("ner")
+    names = [component.moves.get_class_name(i) for i in range(component.moves.n_moves)]
+    unseen = {names.index(name) for name in ("U-PERSON", "B-GPE", "L-DATE")}
+    texts = corpus[:300]
+    before = component.model.attrs.get("unseen_classes", set())
+    component.model.attrs["unseen_classes"] = unseen
+    try:
+        want = [component(pipeline.make_doc(text)) for text in texts]
+        for biluo in (True, False):
+            compiled = fastner.CompiledNer(component, biluo=biluo)
+            have = [pipeline.make_doc(text) for text in texts]
+            for doc in have:
+                compiled([doc])
+            assert _tags(have) == _tags(want), biluo
+    finally:
+        component.model.attrs["unseen_classes"] = before
+    found = [entity for doc in want for entity in doc.ents]
+    assert any(entity.label_ == "GPE" for entity in found)  # the corpus has places, one token long
+    assert not any(entity.label_ == "GPE" and len(entity) > 1 for entity in found)  # B-GPE unseen
+    assert not any(entity.label_ == "PERSON" and len(entity) == 1 for entity in found)  # U-PERSON unseen
 
 
 def test_token_rows_stay_within_their_table(pipeline: Language, corpus: list[str]) -> None:

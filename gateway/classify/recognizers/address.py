@@ -25,6 +25,7 @@ from collections.abc import Iterator
 import regex
 
 from gateway.classify.recognizers.base import ScanningRecognizer
+from gateway.classify.script import has_han
 
 _SUFFIXES = (
     "Alley|Avenue|Ave|Av|Bend|Boulevard|Blvd|Branch|Bridge|Brook|Brooks|Burg|Bypass|"
@@ -60,17 +61,24 @@ _UK_ADDRESS = (
     rf"(?:\d{{1,5}}[A-Za-z]?[ \t]+)?{_CAP}(?:[ \t]+{_CAP}){{0,3}}?[ \t]+(?:{_SUFFIXES})s?\.?"
     rf"(?:{_SEP}{_CAP}(?:[ \t]+{_CAP}){{0,3}}){{1,2}}{_SEP}{_UK_POSTCODE}"
 )
+_DE_WORDS = ("straße", "strasse", "str.", "weg", "platz", "allee", "gasse", "ring", "damm", "ufer", "chaussee",
+             "steig", "pfad", "markt")  # fmt: skip
+_FR_WORDS = ("rue", "avenue", "av.", "boulevard", "bd", "chemin", "impasse", "allée", "allee", "place", "quai", "route",
+             "cours", "square", "voie", "passage", "rond-point")  # fmt: skip
+
+
+def _any_of(words: tuple[str, ...]) -> str:
+    return "(?i:" + "|".join(regex.escape(word) for word in words) + ")"
+
+
 _DE_STREET = (
     r"[A-ZÄÖÜ][\w'.-]*?(?:[ \t][A-ZÄÖÜa-zäöü][\w'.-]*?){0,3}"
-    r"(?i:straße|strasse|str\.|weg|platz|allee|gasse|ring|damm|ufer|chaussee|steig|pfad|markt)"
-    r"[ \t]*\d{1,4}[ \t]?[a-zA-Z]?(?:[ \t]?[-/][ \t]?\d{1,4}[a-zA-Z]?)?(?![\w])"
+    + _any_of(_DE_WORDS)
+    +     r"[ \t]*\d{1,4}[ \t]?[a-zA-Z]?(?:[ \t]?[-/][ \t]?\d{1,4}[a-zA-Z]?)?(?![\w])"
 )
 _DE_TAIL = r"[ \t]*[,\n][ \t]*(?:D-)?\d{5}[ \t]+[A-ZÄÖÜ][\w-]+(?:[ \t]+(?:an der|am|im|in der)[ \t]+[A-ZÄÖÜ][\w-]+)?"
 _FR_NUMBER = r"\d{1,4}(?:[ \t]?(?:bis|ter))?,?[ \t]+"
-_FR_STREET = (
-    r"(?i:rue|avenue|av\.|boulevard|bd|chemin|impasse|"
-    r"allée|allee|place|quai|route|cours|square|voie|passage|rond-point)[ \t]+[\w'’ .-]{2,40}?"
-)
+_FR_STREET = _any_of(_FR_WORDS) + r"[ \t]+[\w'’ .-]{2,40}?"
 _FR_TAIL = r"(?:[ \t]*[,\n][ \t]*)\d{5}[ \t]+[A-ZÉÈÀ][\w'’ -]*[\w]"
 _US_MILITARY = (
     r"(?:(?:USNS|USNV|USS|USCGC)[ \t]+[A-Z][a-z]+|(?:PSC|Unit)[ \t]+\d{3,5},?[ \t]+Box[ \t]+\d{3,5})"
@@ -83,21 +91,32 @@ _ZH_FULL = (
 )
 _ZH_STREET = rf"[{_HAN}]{{1,10}}(?:路|街|大道|巷|胡同)[0-9]{{1,5}}号"
 
-_PATTERNS: tuple[tuple[regex.Pattern[str], float], ...] = tuple(
-    (regex.compile(pattern), score)
-    for pattern, score in (
-        (rf"(?<![\w-]){_EN_STREET}{_US_TAIL}", 0.85),
-        (rf"(?<![\w-]){_UK_ADDRESS}", 0.85),
-        (rf"(?<![\w-]){_US_MILITARY}", 0.85),
-        (rf"(?<![\w-]){_DE_STREET}{_DE_TAIL}", 0.85),
-        (rf"(?<![\w-])(?:{_FR_NUMBER})?{_FR_STREET}{_FR_TAIL}", 0.85),
-        (_ZH_FULL, 0.85),
-        (rf"(?<![\w-]){_EN_STREET}", 0.4),
-        (rf"(?<![\w-]){_DE_STREET}", 0.4),
-        (rf"(?<![\w-]){_FR_NUMBER}{_FR_STREET}(?=[,.\n]|$)", 0.4),
-        (_ZH_STREET, 0.6),
+# Each pattern with a necessary condition, a short expression every match of it contains
+# (or "han": a Chinese character). Where the condition fails, the pattern is not run: the
+# German, French and British ones cost 10-35 us each on a short prompt, the test far less.
+_UK_CONDITION = regex.compile(_UK_POSTCODE)
+_DE_CONDITION = regex.compile(_any_of(_DE_WORDS) + r"[ \t]*\d")
+_FR_CONDITION = regex.compile(_any_of(_FR_WORDS) + r"[ \t]")
+_PATTERNS: tuple[tuple[regex.Pattern[str], float, regex.Pattern[str] | str | None], ...] = tuple(
+    (regex.compile(pattern), score, condition)
+    for pattern, score, condition in (
+        (rf"(?<![\w-]){_EN_STREET}{_US_TAIL}", 0.85, None),
+        (rf"(?<![\w-]){_UK_ADDRESS}", 0.85, _UK_CONDITION),
+        (rf"(?<![\w-]){_US_MILITARY}", 0.85, None),
+        (rf"(?<![\w-]){_DE_STREET}{_DE_TAIL}", 0.85, _DE_CONDITION),
+        (rf"(?<![\w-])(?:{_FR_NUMBER})?{_FR_STREET}{_FR_TAIL}", 0.85, _FR_CONDITION),
+        (_ZH_FULL, 0.85, "han"),
+        (rf"(?<![\w-]){_EN_STREET}", 0.4, None),
+        (rf"(?<![\w-]){_DE_STREET}", 0.4, _DE_CONDITION),
+        (rf"(?<![\w-]){_FR_NUMBER}{_FR_STREET}(?=[,.\n]|$)", 0.4, _FR_CONDITION),
+        (_ZH_STREET, 0.6, "han"),
     )
 )
+# The words of the case-blind conditions that ASCII text can hold.
+_ASCII_WORDS = {
+    _DE_CONDITION: tuple(word for word in _DE_WORDS if word.isascii()),
+    _FR_CONDITION: tuple(word for word in _FR_WORDS if word.isascii()),
+}
 
 ADDRESS_CONTEXT = (
     "address", "addr", "lives at", "living at", "resides", "residing", "residence",
@@ -114,6 +133,17 @@ class StreetAddressRecognizer(ScanningRecognizer):
     CONTEXT = ADDRESS_CONTEXT
 
     def scan(self, text: str) -> Iterator[tuple[int, int, float]]:
-        for pattern, score in _PATTERNS:
-            for match in pattern.finditer(text):
-                yield match.start(), match.end(), score
+        passed: dict[object, bool] = {"han": has_han(text), None: True}
+        if text.isascii():
+            # ASCII text: its lower case is exactly what the case-blind keywords compare with,
+            # and a word search is much cheaper than the condition's scan.
+            lowered = text.lower()
+            for condition, words in _ASCII_WORDS.items():
+                if not any(word in lowered for word in words):
+                    passed[condition] = False
+        for pattern, score, condition in _PATTERNS:
+            if condition not in passed:
+                passed[condition] = condition.search(text) is not None  # type: ignore[union-attr]
+            if passed[condition]:
+                for match in pattern.finditer(text):
+                    yield match.start(), match.end(), score

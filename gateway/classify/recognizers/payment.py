@@ -47,6 +47,7 @@ _FIXED = regex.compile(
 )
 _FREE = regex.compile(rf"(?<![0-9])[0-9](?:{_SEP}?[0-9]){{11,18}}(?![0-9])")
 _NOT_DIGIT = regex.compile(r"[^0-9]")
+_FEWEST_DIGITS = 12  # in any match of _FIXED or _FREE
 
 FIXED_SCORE = 1.0
 FREE_SCORE = 0.5
@@ -95,6 +96,8 @@ def card_candidates(text: str) -> Iterator[tuple[int, int, str, bool]]:
     it (``4111 1111 1111 1111 12`` holds a 16-digit card). Free-format runs
     are offered when they do not coincide with a fixed-format one.
     """
+    if sum(map(text.count, "0123456789")) < _FEWEST_DIGITS:
+        return  # every candidate has at least 12 digits: not worth the expressions' time
     fixed_spans = set()
     for match in _FIXED.finditer(text):
         start, end = match.span()

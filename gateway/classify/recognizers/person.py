@@ -28,6 +28,7 @@ from collections.abc import Iterator
 import regex
 
 from gateway.classify.recognizers.base import ScanningRecognizer
+from gateway.classify.script import has_han
 
 _SINGLE_SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
@@ -103,6 +104,8 @@ _PATTERNS: tuple[tuple[regex.Pattern[str], float], ...] = tuple(
     )
 )
 
+_FIRST_LATIN = 2  # _PATTERNS[:2] are Chinese: each needs a surname character
+
 
 class PersonNameRecognizer(ScanningRecognizer):
     """PERSON: Chinese names in reliable positions, English names after titles."""
@@ -110,6 +113,9 @@ class PersonNameRecognizer(ScanningRecognizer):
     ENTITY = "PERSON"
 
     def scan(self, text: str) -> Iterator[tuple[int, int, float]]:
-        for pattern, score in _PATTERNS:
+        # The Chinese patterns cannot match without a Chinese character: skipped on other text
+        # (a third of a short English prompt's pattern pass otherwise).
+        patterns = _PATTERNS if has_han(text) else _PATTERNS[_FIRST_LATIN:]
+        for pattern, score in patterns:
             for match in pattern.finditer(text):
                 yield match.start(), match.end(), score

@@ -1,0 +1,84 @@
+"""The recognizers' shortcuts (a pattern is skipped when a necessary condition fails) change
+no result: over the generated evaluation corpus, in every language it holds, and edge cases,
+each recognizer finds exactly what all of its patterns, run unconditionally, find."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from gateway.classify.recognizers import address, payment, person
+from gateway.classify.script import has_han
+from tests.classify.conftest import load_bench_module
+
+EDGE_CASES = [
+    "",
+    "12 Baker Street, London NW1 6XE",
+    "Flat 3, 221B Baker Street\nMarylebone\nLondon\nNW1 6XE",
+    "Hauptstraße 5, 10115 Berlin",
+    "Lindenweg 12a / 3, 80331 München",
+    "12, rue de la Paix, 75002 Paris",
+    "place Vendôme, 75001 Paris",
+    "客户王秀英住在北京市朝阳区建国路88号",
+    "欧阳娜娜女士来电",
+    "持卡人：张伟，卡号6222 0212 3456 7890",
+    "card 4111 1111 1111 1111 and 4111-1111-1111-1111-123",
+    "digits 1234 5678 9012 are twelve, 12345678901 are eleven",
+    "PSC 7918, Box 7253, APO AE 59232",
+]
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    evaluation = load_bench_module("classify_eval")
+    generated = evaluation.load_corpus_module().generate_corpus(seed=11, size=600)
+    return [text for sample in generated for text in sample.texts] + EDGE_CASES
+
+
+def _every_address_pattern(text: str) -> Iterator[tuple[int, int, float]]:
+    for pattern, score, _ in address._PATTERNS:
+        for match in pattern.finditer(text):
+            yield match.start(), match.end(), score
+
+
+def _every_person_pattern(text: str) -> Iterator[tuple[int, int, float]]:
+    for pattern, score in person._PATTERNS:
+        for match in pattern.finditer(text):
+            yield match.start(), match.end(), score
+
+
+def test_the_corpus_exercises_every_shortcut(texts: list[str]) -> None:
+    assert sum(has_han(text) for text in texts) > 50
+    assert sum(not has_han(text) for text in texts) > 50
+    for _, _, condition in address._PATTERNS:
+        if condition not in (None, "han"):
+            hits = sum(condition.search(text) is not None for text in texts)  # type: ignore[union-attr]
+            assert 0 < hits < len(texts), condition.pattern  # type: ignore[union-attr]
+
+
+def test_addresses_are_the_same(texts: list[str]) -> None:
+    recognizer = address.StreetAddressRecognizer()
+    found = 0
+    for text in texts:
+        want = list(_every_address_pattern(text))
+        assert list(recognizer.scan(text)) == want, text
+        found += len(want)
+    assert found > 50
+
+
+def test_person_names_are_the_same(texts: list[str]) -> None:
+    recognizer = person.PersonNameRecognizer()
+    found = 0
+    for text in texts:
+        want = list(_every_person_pattern(text))
+        assert list(recognizer.scan(text)) == want, text
+        found += len(want)
+    assert found > 100
+
+
+def test_card_candidates_are_the_same(texts: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = [list(payment.card_candidates(text)) for text in texts]
+    monkeypatch.setattr(payment, "_FEWEST_DIGITS", 0)
+    assert fast == [list(payment.card_candidates(text)) for text in texts]
+    assert sum(len(found) for found in fast) > 50
