@@ -117,6 +117,11 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         openapi_url=None,  # served by routes.py behind a key, like everything but /healthz
+        # Our spans, metrics and logs are gateway/telemetry.py's, which withhold content and raw
+        # paths. FastAPI's own would start whenever a global OpenTelemetry provider exists (an
+        # operator's auto-instrumentation), with exception messages that may quote a prompt;
+        # off, it also costs nothing per request (it looks the providers up on every request).
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.include_router(router)
     from gateway.reports.routes import router as reports_router

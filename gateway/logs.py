@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import atexit
 import logging
-import secrets
+import os
 import sys
 import threading
 import time
@@ -72,7 +72,36 @@ def new_request_id() -> str:
     digits and differ by chance in the rest: a collision is not expected in
     the life of a deployment.
     """
-    return f"{time.time_ns() // 1_000_000 & 0xFFF_FFFF_FFFF:011x}{secrets.randbits(52):013x}"
+    return f"{time.time_ns() // 1_000_000 & 0xFFF_FFFF_FFFF:011x}{_RANDOM.bits52():013x}"
+
+
+class _RandomBits:
+    """Random numbers from the operating system's generator (as ``secrets``), read 4 KiB at a
+    time: one system call per 585 request ids instead of one per id (a few microseconds each
+    on a virtual machine). A forked child starts with an empty buffer, never its parent's."""
+
+    _SIZE = 4095  # a multiple of the 7 bytes an id takes
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buffer = b""
+        self._offset = 0
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._lock = threading.Lock()
+        self._buffer, self._offset = b"", 0
+
+    def bits52(self) -> int:
+        with self._lock:
+            if self._offset >= len(self._buffer):
+                self._buffer, self._offset = os.urandom(self._SIZE), 0
+            chunk = self._buffer[self._offset : self._offset + 7]
+            self._offset += 7
+        return int.from_bytes(chunk, "big") >> 4
+
+
+_RANDOM = _RandomBits()
 
 
 def current_request_id() -> str | None:

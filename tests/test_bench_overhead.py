@@ -103,3 +103,16 @@ def test_the_report_states_each_target_and_whether_it_was_met() -> None:
     assert lines["| (b) full classification vs plain LiteLLM"].endswith("| no |")
     assert orjson.dumps(run)  # what the harness writes beside the Markdown
 
+
+
+def test_the_report_shows_each_memory_check() -> None:
+    """``--memory N`` checks both of our systems: the content-blind one and the one that classifies."""
+    def checked(start: float, end: float) -> dict[str, object]:
+        return {"phases": {}, "memory": {"requests": 100_000, "rss_mib": [(0, start), (50_000, end), (100_000, end)]}}
+
+    run = {"systems": {"ours-blind": checked(505.0, 505.7), "ours-full": checked(560.2, 561.0)}}
+    text = "\n".join(report._memory(run))
+    assert "### Memory: ours, content-blind" in text and "### Memory: ours, full classification" in text
+    assert "560.2 MiB at the start, 561.0 MiB at the end" in text
+    assert "| 100,000 | 505.7 |" in text
+    assert report._memory({"systems": {"ours-blind": {"phases": {}}}}) == []

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import re
 
 import orjson
 
-from gateway.logs import WITHHELD, JsonFormatter, bound_request_id, configure_logging
+from gateway.logs import WITHHELD, JsonFormatter, bound_request_id, configure_logging, new_request_id
 
 
 def _record(name: str, msg: str, *args: object, level: int = logging.INFO, exc: BaseException | None = None
@@ -88,3 +90,25 @@ def test_batched_lines_reach_the_stream_within_the_interval() -> None:
     finally:
         logger.removeHandler(handler)
         logger.propagate = True
+
+
+def test_request_ids_are_unique_sortable_and_not_shared_with_a_forked_child() -> None:
+    """The random part comes from a buffer of the OS's random bytes; ids must still never repeat,
+    across buffer refills and across a fork (a child must not replay its parent's buffer)."""
+    ids = [new_request_id() for _ in range(3000)]  # about five refills
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"[0-9a-f]{24}", request_id) for request_id in ids)
+    assert [request_id[:11] for request_id in ids] == sorted(request_id[:11] for request_id in ids)
+    assert len({request_id[11:] for request_id in ids}) == len(ids)
+    new_request_id()  # the parent's buffer now holds unread bytes
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child
+        os.write(write, " ".join(new_request_id() for _ in range(5)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    with os.fdopen(read) as pipe:
+        theirs = {request_id[11:] for request_id in pipe.read().split()}
+    ours = {new_request_id()[11:] for _ in range(5)}
+    assert len(theirs) == 5 and not theirs & ours

@@ -26,8 +26,8 @@ Phases per system: closed loop with 1 and 16 connections (``wrk``), then a
 fixed arrival rate (``--rate``; default: half of what plain LiteLLM sustained
 at 16 connections, so every system can keep up). Our gateway's own per-stage
 timers (``gateway_stage_seconds``) are read from ``/metrics`` around each
-phase. ``--memory N`` sends N more requests to ``ours-blind`` and reports its
-resident memory before and after. Results: ``bench/results/overhead.md`` and
+phase. ``--memory N`` sends N more requests to ``ours-blind`` and to ``ours-full``
+and reports their resident memory before and after. Results: ``bench/results/overhead.md`` and
 ``.json``, with the machine and the versions.
 """
 
@@ -57,6 +57,7 @@ from bench.overhead.prompts import prompt_stems
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE.parent / "results"
 SYSTEMS = ("direct", "litellm", "litellm-presidio", "ours-blind", "ours-full")
+MEMORY_CHECKED = ("ours-blind", "ours-full")  # the second runs the classifier: spaCy's vocabulary, the token table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-duration", type=float, default=20.0, help="seconds of the fixed-rate phase")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of warm-up traffic per system")
     parser.add_argument("--only", nargs="+", choices=SYSTEMS, help="measure only these (direct always runs)")
-    parser.add_argument("--memory", type=int, default=0, help="requests for the memory check of ours-blind")
+    parser.add_argument("--memory", type=int, default=0, help="requests for the memory checks (ours-blind, ours-full)")
     parser.add_argument("--quick", action="store_true", help="5 s phases, no memory check")
     parser.add_argument("--sut-cpu", type=_cpu, default=1,
                         help="CPU of the system under test, or 'none': all CPUs (default 1)")
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                 entry: dict[str, Any] = {"phases": phases, "processes": len(processes)}
                 if processes:
                     entry["rss_mib"] = sum(p.rss_mib() for p in processes)
-                if name == "ours-blind" and args.memory and processes:
+                if name in MEMORY_CHECKED and args.memory and processes:
                     entry["memory"] = _memory(processes[0], url, key, stems_file, args)
                 measured[name] = entry
         if "rate" not in measured["direct"]["phases"] and rate is not None:

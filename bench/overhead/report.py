@@ -142,11 +142,15 @@ def _stage_tables(run: dict[str, Any]) -> list[str]:
 
 
 def _memory(run: dict[str, Any]) -> list[str]:
-    entry = run["systems"].get("ours-blind", {}).get("memory")
-    if not entry:
-        return []
-    samples = entry["rss_mib"]
-    return ["", "### Memory", "",
-            f"Resident memory of our gateway (ours, content-blind) over {entry['requests']:,} more requests at 16 "
-            f"connections: {samples[0][1]:.1f} MiB at the start, {samples[-1][1]:.1f} MiB at the end.", "",
-            "| requests | RSS MiB |", "|---:|---:|", *(f"| {n:,} | {rss:.1f} |" for n, rss in samples)]
+    out: list[str] = []
+    for name, label in (("ours-blind", "ours, content-blind"), ("ours-full", "ours, full classification")):
+        entry = run["systems"].get(name, {}).get("memory")
+        if not entry:
+            continue
+        samples = entry["rss_mib"]
+        out += ["", f"### Memory: {label}", "",
+                f"Resident memory of our gateway ({label}) over {entry['requests']:,} more requests at 16 "
+                f"connections, every prompt new: {samples[0][1]:.1f} MiB at the start, {samples[-1][1]:.1f} MiB "
+                "at the end.", "",
+                "| requests | RSS MiB |", "|---:|---:|", *(f"| {n:,} | {rss:.1f} |" for n, rss in samples)]
+    return out

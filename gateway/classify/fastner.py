@@ -43,8 +43,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy
-from spacy.language import Language
 from spacy.attrs import IS_SPACE, SENT_START
+from spacy.language import Language
 from spacy.ml.parser_model import ParserStepModel
 from spacy.pipeline._parser_internals.ner import BiluoPushDown
 from spacy.tokens import Doc, Span
@@ -626,7 +626,11 @@ class _BiluoMoves:
         """Per token of the batch: not whitespace (B and U may be there); B may be there (not
         whitespace, not the document's last token, the next not a sentence start); the next
         token is a sentence start (In may not be there)."""
-        rows = [doc.to_array(_TOKEN_FLAGS).reshape(length, 2) for doc, length in zip(docs, lengths, strict=True) if length]
+        rows = [
+            doc.to_array(_TOKEN_FLAGS).reshape(length, 2)
+            for doc, length in zip(docs, lengths, strict=True)
+            if length
+        ]
         flags = numpy.concatenate(rows).view("int64")
         not_space = flags[:, 0] == 0
         ends_sentence = numpy.zeros(len(flags), dtype=bool)

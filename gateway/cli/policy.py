@@ -47,7 +47,8 @@ def register(sub: Any) -> None:
 
     test = commands.add_parser("test", help="run the policies' test cases; exit 1 on any failure")
     test.add_argument("files", nargs="+", metavar="FILE")
-    test.set_defaults(handler=lambda a: run_policy_tests(a.files))
+    test.add_argument("--config", help="operator configuration file, for its NER model (or GATEWAY_CONFIG)")
+    test.set_defaults(handler=lambda a: run_policy_tests(a.files, config_file=a.config))
 
     explain = commands.add_parser("explain", help="print the decision trace for one request as JSON")
     explain.add_argument("--policy", required=True, metavar="FILE")
@@ -63,7 +64,9 @@ def register(sub: Any) -> None:
         help="also treat targets whose circuit breaker is open now as down (read from the redis_url of --config "
         "or REDIS_URL, which the gateway replicas share)",
     )
-    explain.add_argument("--config", help="operator configuration file, for --live (or GATEWAY_CONFIG)")
+    explain.add_argument(
+        "--config", help="operator configuration file, for its NER model and --live (or GATEWAY_CONFIG)"
+    )
     explain.set_defaults(handler=explain_command)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of policy files, for editors")
@@ -163,18 +166,24 @@ def _load_valid(file: str, known: frozenset[str] | None) -> LoadedPolicy | None:
 # -- test -----------------------------------------------------------------------------------
 
 
-def build_classifier() -> Classifier:
-    """The real classifier, loaded once."""
+def build_classifier(config_file: str | None = None) -> Classifier:
+    """The real classifier, loaded once, with the NER model the operator configured
+    (``classifier.ner_model`` and ``compiled_ner`` of ``config_file`` or ``GATEWAY_CONFIG``):
+    a test or an explanation sees what the gateway would."""
     from gateway.classify import PresidioClassifier
+    from gateway.config import load_config
 
-    classifier = PresidioClassifier()
+    settings = load_config(config_file).classifier
+    classifier = PresidioClassifier(ner_model=settings.ner_model, compiled_ner=settings.compiled_ner)
     load = getattr(classifier, "load", None)
     if callable(load):
         load()
     return classifier
 
 
-def run_policy_tests(files: Sequence[str], classifier: Classifier | None = None) -> int:
+def run_policy_tests(
+    files: Sequence[str], classifier: Classifier | None = None, *, config_file: str | None = None
+) -> int:
     known = known_entities()
     policies = list(dict.fromkeys(str(policy_for_tests_file(f)) if is_tests_file(f) else f for f in files))
     passed = failed = 0
@@ -188,7 +197,7 @@ def run_policy_tests(files: Sequence[str], classifier: Classifier | None = None)
         runs.append((loaded, case_files(loaded)[0]))
     if runs and any(f.cases for _, cfs in runs for f in cfs) and classifier is None:
         try:
-            classifier = build_classifier()
+            classifier = build_classifier(config_file)
         except Exception as exc:  # noqa: BLE001 - a missing or broken classifier is reported, not raised
             print(f"error: the classifier could not be started: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 2
@@ -231,7 +240,12 @@ def explain_command(args: argparse.Namespace, classifier: Classifier | None = No
     if unknown:
         print(f"error: unknown target(s) {unknown}; the targets are {sorted(loaded.policy.targets)}", file=sys.stderr)
         return 1
-    classifier = classifier or build_classifier()
+    if classifier is None:
+        try:
+            classifier = build_classifier(getattr(args, "config", None))
+        except Exception as exc:  # noqa: BLE001 - as in ``test``: reported, not raised
+            print(f"error: the classifier could not be started: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 2
     unavailable = dict.fromkeys(args.unavailable, "marked unavailable on the command line")
     if getattr(args, "live", False):
         live = _live_circuits(args, loaded.policy.targets)

@@ -148,3 +148,15 @@ def test_every_shipped_policy_passes_its_tests_with_the_real_classifier(
     out = capsys.readouterr().out
     assert code == 0, out
     assert "FAIL" not in out and " 0 failed" in out
+
+
+def test_cli_uses_the_ner_model_the_operator_configured(write: Write, capsys: pytest.CaptureFixture[str]) -> None:
+    """``policy test --config`` and ``policy explain --config`` load the configuration's NER model:
+    a model that is not installed is named (exit 2), not silently replaced by the default."""
+    policy = write("acme.yaml", policy_text(tests=CASES[:1]))
+    config = write("gateway.yaml", "classifier:\n  ner_model: no_such_model_here\n  compiled_ner: false\n")
+    assert main(["policy", "test", "--config", str(config), str(policy)]) == 2
+    assert "no_such_model_here" in capsys.readouterr().err
+    explained = ["policy", "explain", "--policy", str(policy), "--text", "hello", "--config", str(config)]
+    assert main(explained) == 2
+    assert "no_such_model_here" in capsys.readouterr().err
