@@ -17,13 +17,18 @@ costs about 5 ms on our benchmark machine, and little of it is arithmetic:
   OpenBLAS for these shapes.
 
 ``compile_ner`` turns a loaded NER component into a ``CompiledNer``: the same
-weights (the arrays themselves, not copies) and the same kernels (thinc's
-own ``hash``, ``gather_add``, ``maxout``, ``seq2col``; numpy's ``dot`` for the
-products), evaluated by straight-line closures, and decoded with spaCy's own
-transition system (``Parser.transition_states``: move validity, argmax, the
-move), called with the GIL held. Its entities are spaCy's (the test suite
-compares them over a corpus; products may differ from BLIS's in the last
-bit, which an argmax over 74 moves does not see).
+weights (the products' matrices copied once at load, laid out as OpenBLAS
+multiplies fastest, a maxout's pieces as blocks of columns; the embedding
+tables themselves) and thinc's own ``hash``, ``gather_add`` and ``seq2col``,
+evaluated by straight-line closures. Decoding (``CompiledNer._decode_biluo``)
+scores every token outside an entity in one product and walks spaCy's greedy
+BILUO moves with ``BiluoPushDown``'s rules of validity; a document with
+preset entities, or another transition system, is decoded move by move
+through spaCy's own (``Parser.transition_states``). Its entities are spaCy's
+(the test suite compares them over a corpus; products may differ from
+BLIS's in the last bit, which an argmax over 74 moves does not see). The
+copies are taken at load: a model trained further in the same process
+needs a new ``CompiledNer``.
 
 Only layers this module knows are compiled: anything else (static vectors,
 a transformer, a tok2vec listener, beam search, a model without an output

@@ -15,7 +15,7 @@ lemmatizer...) and downloads a missing model. This one:
 
 - runs the NER network through ``fastner.CompiledNer`` when it can: the same
   weights and the same entities as spaCy's, without thinc's per-layer
-  dispatch and spaCy's per-move GIL round trip, in about half the time
+  dispatch and spaCy's per-move GIL round trip, in about a fifth of the time
   (``fastner.py``; ``compiled=False``, or a model it does not know, runs
   spaCy's component as it is). numpy's OpenBLAS is then held to one thread,
   so that it does not fight torch's threads for the cores when torch runs

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -191,19 +192,40 @@ def money_value(total: Any, dialect: str) -> Decimal:
 
 
 def while_sqlite_is_locked(engine: Engine, work: Callable[[], None], *, wait_s: float = 10.0) -> None:
-    """Run ``work``; on SQLite, again while another process holds the database (``database is
-    locked``, or a table it just created): workers started together prepare one file at once,
-    and a transaction that read before another committed is refused at once, whatever the
-    busy timeout. PostgreSQL serialises schema work with an advisory lock instead."""
+    """Run schema ``work``; on a SQLite file, holding a lock file beside it, and again while
+    another process holds the database (``database is locked``).
+
+    Workers started together prepare one file at once. SQLite's driver runs reads and DDL
+    outside transactions, so two of them could both find no schema version and both record
+    one (Alembic then refuses the file: "revision 0002 overlaps with 0001"); the lock file
+    (``<database>.schema-lock``, ``flock``) lets one prepare while the others wait, then find
+    nothing to do. PostgreSQL serialises schema work with an advisory lock instead."""
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            work()
+            with _schema_lock(engine):
+                work()
             return
         except OperationalError:
             if engine.dialect.name != "sqlite" or time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+@contextmanager
+def _schema_lock(engine: Engine) -> Iterator[None]:
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        yield
+        return
+    import fcntl
+
+    with open(f"{database}.schema-lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -9,6 +9,9 @@ engine can be told not to use it.
 
 from __future__ import annotations
 
+import gc
+import time
+import weakref
 from collections.abc import Sequence
 
 import numpy
@@ -255,3 +258,23 @@ def test_unseen_words_do_not_stay_in_the_vocabulary(engine: DetectionEngine) -> 
         found = engine.ner_pass(f"Ticket ZQ{n:05d}X for Laura Gonzalez in Madrid, reference 77{n:06d}.", 0.0)
         assert {r.entity_type for r in found} >= {"PERSON", "LOCATION"}
     assert len(strings) == before
+
+
+def test_the_pipeline_is_renewed_after_so_many_unseen_words(corpus: list[str]) -> None:
+    """spaCy's hash tables keep a cell for every word a memory zone freed, until they grow
+    (``DetectionEngine`` docstring); past ``renew_after`` unseen words the pipeline is loaded
+    again and swapped in. The old one is let go, and the findings do not change."""
+    engine = DetectionEngine(renew_after=200)
+    texts = corpus[:40]
+    want = [engine.ner_pass(text, 0.0) for text in texts]
+    old = weakref.ref(engine.nlp_engine.get_nlp("en"))
+    for n in range(100):  # two unseen words each
+        engine.ner_pass(f"Ticket ZQ{n:05d}X for Laura Gonzalez, reference 77{n:06d}.", 0.0)
+    deadline = time.monotonic() + 60
+    while engine.renewals == 0:
+        assert time.monotonic() < deadline, "no renewal"
+        time.sleep(0.05)
+    assert engine.analyzer.nlp_engine is engine.nlp_engine and engine.nlp_engine.runs_compiled
+    gc.collect()
+    assert old() is None  # nothing holds the replaced pipeline
+    assert [engine.ner_pass(text, 0.0) for text in texts] == want

@@ -130,10 +130,13 @@ def test_a_batch_of_rows_of_different_shapes_is_stored_whole(db: Database) -> No
     assert rows["answered2"]["usage_source"] == "counted" and rows["bare"]["attempts"] == 0
 
 
-def _prepare(url: str) -> str:
+def _prepare(url: str, start_at: float) -> str:
+    import time
+
     from gateway.audit.store import AuditStore
 
     db = Database(url)
+    time.sleep(max(0.0, start_at - time.time()))  # every process imported: all start at once
     try:
         db.create_schema()
         AuditStore(db.engine).create_schema()
@@ -146,14 +149,18 @@ def _prepare(url: str) -> str:
 
 def test_workers_started_together_prepare_one_sqlite_file(tmp_path: Any) -> None:
     """`gateway serve --workers N` on SQLite: N processes migrate and create the audit tables at
-    once; a transaction that read before another committed is refused by SQLite at once, so
-    each must wait its turn instead of failing its worker's start."""
+    the same moment; a transaction that read before another committed is refused by SQLite at
+    once, and the driver reads and creates tables outside transactions (two processes could
+    each record a schema version), so each must wait its turn instead of failing its start."""
     import multiprocessing
+    import time
 
-    url = f"sqlite:///{tmp_path}/fresh.db"
-    with multiprocessing.get_context("spawn").Pool(4) as pool:
-        outcomes = pool.map(_prepare, [url] * 8)
-    assert outcomes == ["ok"] * 8
+    for attempt in range(3):
+        url = f"sqlite:///{tmp_path}/fresh-{attempt}.db"
+        start_at = time.time() + 4
+        with multiprocessing.get_context("spawn").Pool(8) as pool:
+            outcomes = pool.starmap(_prepare, [(url, start_at)] * 8)
+        assert outcomes == ["ok"] * 8, (attempt, outcomes)
     from gateway.audit.store import AuditStore
 
     db = Database(url)
