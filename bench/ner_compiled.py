@@ -8,6 +8,11 @@ and whether every entity is the same. Pin it to a core (``taskset -c 1``) for st
 ``--memory N``: then N more unique prompts through the classifier's NER pass
 (``DetectionEngine.ner_pass``, in its memory zone), with the process's RSS and the size of
 spaCy's string store every quarter: whether memory follows the traffic.
+
+``--unseen N``: N million words the model never saw, 400 to a text, through the NER pass,
+the heap frozen as in the server (``gc.freeze``), with RSS and the pipeline renewals
+(``DetectionEngine``) every tenth: whether spaCy's hash tables, which keep a cell for every
+word a memory zone freed, stay bounded. ``--renew-after 0`` turns renewal off, to compare.
 """
 
 from __future__ import annotations
@@ -32,7 +37,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--model", default="en_core_web_sm")
     parser.add_argument("--memory", type=int, default=0, help="unique prompts for the memory check")
+    parser.add_argument("--unseen", type=float, default=0, help="millions of unseen words for the renewal check")
+    parser.add_argument("--renew-after", type=int, default=None, help="DetectionEngine.renew_after (0: never)")
     args = parser.parse_args()
+    if args.prompts > 0:
+        _compare(args)
+    if args.memory:
+        _memory(args.memory)
+    if args.unseen:
+        _unseen(int(args.unseen * 1_000_000), args.renew_after)
+
+
+def _compare(args: argparse.Namespace) -> None:
     limit_blas_threads()
     nlp = load_ner_pipeline(args.model)
     keep_vocabulary(nlp)
@@ -61,8 +77,6 @@ def main() -> None:
             for name, values in figures.items()
         )
         print(f"batches of {size:>2}: CPU per prompt, median of {args.rounds} rounds: {line}")
-    if args.memory:
-        _memory(args.memory)
 
 
 def _memory(count: int) -> None:
@@ -76,6 +90,23 @@ def _memory(count: int) -> None:
         engine.ner_pass(unique(stems[n % len(stems)], 1_000_000 + n), 0.0)
         if (n + 1) % max(count // 4, 1) == 0:
             print(f"memory: RSS {_rss_mib():.1f} MiB, {len(strings):,} strings, after {n + 1:,}")
+
+
+def _unseen(words: int, renew_after: int | None) -> None:
+    import gc
+
+    from gateway.classify.engine import RENEW_AFTER_UNSEEN, DetectionEngine
+
+    limit = RENEW_AFTER_UNSEEN if renew_after is None else (renew_after or 2**62)
+    engine = DetectionEngine(renew_after=limit)
+    gc.freeze()
+    print(f"unseen: RSS {_rss_mib():.1f} MiB before {words:,} unseen words (renewal after {limit:,} strings)")
+    per_text, sent, report = 400, 0, max(words // 10, 1)
+    while sent < words:
+        engine.ner_pass(" ".join(f"zq{sent + i}x" for i in range(per_text)), 0.0)
+        sent += per_text
+        if sent % report < per_text:
+            print(f"unseen: RSS {_rss_mib():.1f} MiB after {sent:,} words, {engine.renewals} renewals", flush=True)
 
 
 def _rss_mib() -> float:

@@ -92,9 +92,9 @@ _WARM_UP_TEXT = (
 
 # Strings the NER passes may add for words the model never saw (amounts, ids: each brings
 # itself and its shape, prefix and suffix) before the pipeline is renewed (``DetectionEngine``
-# docstring): the benchmark's prompts add 3.6 each, so every 550,000 prompts or so; in between
+# docstring): the benchmark's prompts add 3.6 each, so every 280,000 prompts or so; in between
 # the tables grow by a few tens of MB at most (two doublings, measured).
-RENEW_AFTER_UNSEEN = 2_000_000
+RENEW_AFTER_UNSEEN = 1_000_000
 
 
 def _release_replaced() -> float:
