@@ -259,6 +259,7 @@ def _presidio(config: Config, holder: PolicyHolder) -> Classifier:
     classifier = PresidioClassifier(
         ner_model=settings.ner_model,
         compiled_ner=settings.compiled_ner,
+        renew_after_unseen=settings.renew_after_unseen,
         timeout_s=settings.timeout_s,
         workers=settings.workers,
         max_chars=settings.max_chars,

@@ -45,7 +45,14 @@ class ClassifierSettings(_Strict):
     compiled_ner: bool = Field(
         default=True,
         description="Run the NER network through the gateway's compiled evaluator (same weights, same "
-        "entities, about half the time; docs/classification.md). False runs spaCy's component as it is.",
+        "entities, about a fifth of the time; docs/classification.md). False runs spaCy's component as it is.",
+    )
+    renew_after_unseen: int = Field(
+        default=1_000_000,
+        ge=10_000,
+        description="Strings of words the NER model never saw (amounts, ids) after which its pipeline is "
+        "loaded again in the background: spaCy's tables keep a cell for every such word until then "
+        "(docs/classification.md). Lower: less memory, a renewal (about 2 s of CPU) more often.",
     )
     timeout_s: float = Field(default=10.0, gt=0)
     workers: int | None = Field(default=None, ge=1)

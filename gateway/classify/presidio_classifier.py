@@ -71,7 +71,7 @@ from presidio_analyzer import RecognizerResult
 
 from gateway.classify.base import Classification, Detection, PolicyRecognizer
 from gateway.classify.cache import CacheStats, LruCache
-from gateway.classify.engine import DetectionEngine
+from gateway.classify.engine import RENEW_AFTER_UNSEEN, DetectionEngine
 from gateway.classify.normalize import NormalizedText, normalize
 from gateway.classify.policy_recognizers import PolicyRecognizerCompiler
 from gateway.classify.script import is_readable
@@ -123,7 +123,7 @@ class PresidioClassifier:
     characters in a batch (a longer request is analysed alone). ``engine``: an already loaded
     ``DetectionEngine`` to share (it is thread-safe), instead of loading one
     for this classifier. ``compiled_ner``: run NER through ``fastner.CompiledNer`` (see
-    ``nlp.py``).
+    ``nlp.py``). ``renew_after_unseen``: ``DetectionEngine``'s ``renew_after``.
     """
 
     def __init__(
@@ -139,11 +139,13 @@ class PresidioClassifier:
         batch_chars: int = 20_000,
         engine: DetectionEngine | None = None,
         compiled_ner: bool = True,
+        renew_after_unseen: int = RENEW_AFTER_UNSEEN,
     ) -> None:
         if timeout_s <= 0 or max_chars <= 0 or batch_size <= 0:
             raise ValueError("timeout_s, max_chars and batch_size must be positive")
         self.ner_model = ner_model
         self.compiled_ner = compiled_ner
+        self.renew_after_unseen = renew_after_unseen
         self.timeout_s = timeout_s
         self.max_chars = max_chars
         self.batch_size = batch_size
@@ -194,7 +196,9 @@ class PresidioClassifier:
             with self._load_lock:
                 engine = self._engine
                 if engine is None:
-                    engine = self._engine = DetectionEngine(self.ner_model, compiled=self.compiled_ner)
+                    engine = self._engine = DetectionEngine(
+                        self.ner_model, compiled=self.compiled_ner, renew_after=self.renew_after_unseen
+                    )
         return engine
 
     # -- the protocol -----------------------------------------------------

@@ -342,3 +342,26 @@ def test_a_long_text_is_analysed_in_a_batch_of_its_own(engine: DetectionEngine) 
     assert [long_text] in recording.batches  # alone
     assert not any(long_text in batch and len(batch) > 1 for batch in recording.batches)
     capped.close()
+
+
+def test_the_renewal_threshold_comes_from_the_operator_config(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``classifier.renew_after_unseen`` reaches the engine the classifier builds; nonsense is refused."""
+    from gateway import config as config_module
+    from gateway.classify import presidio_classifier
+
+    path = tmp_path / "gateway.yaml"
+    path.write_text("classifier:\n  renew_after_unseen: 250000\n")
+    settings = config_module.load_config(str(path), environ={}).classifier
+    assert settings.renew_after_unseen == 250_000
+    path.write_text("classifier:\n  renew_after_unseen: 5\n")
+    with pytest.raises(config_module.ConfigError, match="renew_after_unseen"):
+        config_module.load_config(str(path), environ={})
+
+    built: list[dict[str, object]] = []
+    monkeypatch.setattr(presidio_classifier, "DetectionEngine", lambda model, **kw: built.append(kw) or object())
+    classifier = PresidioClassifier(renew_after_unseen=settings.renew_after_unseen, compiled_ner=False)
+    try:
+        classifier.load()
+    finally:
+        classifier.close()
+    assert built == [{"compiled": False, "renew_after": 250_000}]
