@@ -145,8 +145,7 @@ class DetectionEngine:
         self.renewals = 0  # pipelines swapped in since start
         self._unseen = 0  # strings the passes added for words the current pipeline did not know
         self._renewing = False
-        self.nlp_engine = NerNlpEngine(ner_model, LANGUAGE, compiled=compiled)
-        self.nlp_engine.load()
+        self.nlp_engine = self._load_nlp()
         self._known = len(self.nlp_engine.get_nlp(LANGUAGE).vocab.strings)
         recognizers: list[EntityRecognizer] = [
             *our_recognizers(LANGUAGE),
@@ -170,6 +169,11 @@ class DetectionEngine:
             language=LANGUAGE,
         )
         self._warm_up()
+
+    def _load_nlp(self) -> NerNlpEngine:
+        nlp_engine = NerNlpEngine(self.ner_model, LANGUAGE, compiled=self.compiled)
+        nlp_engine.load()
+        return nlp_engine
 
     def _warm_up(self) -> None:
         """Compile every pattern and load lazy data (phone metadata, suffix list) now."""
@@ -256,8 +260,7 @@ class DetectionEngine:
     def _renew(self) -> None:
         """Load the pipeline again and swap it in (class docstring)."""
         try:
-            fresh = NerNlpEngine(self.ner_model, LANGUAGE, compiled=self.compiled)
-            fresh.load()
+            fresh = self._load_nlp()
             pipeline = fresh.get_nlp(LANGUAGE)
             with pipeline.memory_zone():  # its first pass is not paid by a request
                 fresh.process_batch([_WARM_UP_TEXT], LANGUAGE)

@@ -22,12 +22,15 @@ import re
 UNREADABLE_RUN = 3
 UNREADABLE_SHARE = 0.2
 
+_HAN_RANGES = (
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # CJK unified ideographs, ext. A, compatibility
+    "\U00020000-\U0003134f"  # CJK extensions B..G
+)
 _READABLE_LETTERS = (
     "\u0000-\u02af"  # Basic Latin .. IPA extensions
     "\u1e00-\u1eff"  # Latin extended additional (Vietnamese...)
     "\u2c60-\u2c7f\ua720-\ua7ff\uab30-\uab6f"  # Latin extended C, D, E
-    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # CJK unified ideographs, ext. A, compatibility
-    "\U00020000-\U0003134f"  # CJK extensions B..G
+    + _HAN_RANGES
 )
 _UNREADABLE_LETTER = rf"(?![{_READABLE_LETTERS}])[^\W\d_]"
 _UNREADABLE_WORD = re.compile(rf"(?:{_UNREADABLE_LETTER}){{{UNREADABLE_RUN},}}")
@@ -49,7 +52,7 @@ def is_readable(text: str) -> bool:
     return unreadable < 2 or unreadable < UNREADABLE_SHARE * len(_LETTER.findall(text))
 
 
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+_HAN = re.compile(f"[{_HAN_RANGES}]")
 
 
 def has_han(text: str) -> bool:

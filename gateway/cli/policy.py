@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway.classify.base import Classifier
-from gateway.cli.common import moment_arg
+from gateway.cli.common import config_from, moment_arg
+from gateway.config import ClassifierSettings, Config, load_config
 from gateway.policy.checks import check, check_cases, errors
 from gateway.policy.loader import LoadedPolicy, PolicyError, Problem, load_file
 from gateway.policy.testing import (
@@ -166,14 +167,13 @@ def _load_valid(file: str, known: frozenset[str] | None) -> LoadedPolicy | None:
 # -- test -----------------------------------------------------------------------------------
 
 
-def build_classifier(config_file: str | None = None) -> Classifier:
+def build_classifier(settings: ClassifierSettings | None = None) -> Classifier:
     """The real classifier, loaded once, with the NER model the operator configured
-    (``classifier.ner_model`` and ``compiled_ner`` of ``config_file`` or ``GATEWAY_CONFIG``):
-    a test or an explanation sees what the gateway would."""
+    (``classifier.ner_model`` and ``compiled_ner``): a test or an explanation sees what the
+    gateway would."""
     from gateway.classify import PresidioClassifier
-    from gateway.config import load_config
 
-    settings = load_config(config_file).classifier
+    settings = settings or ClassifierSettings()
     classifier = PresidioClassifier(ner_model=settings.ner_model, compiled_ner=settings.compiled_ner)
     load = getattr(classifier, "load", None)
     if callable(load):
@@ -197,7 +197,7 @@ def run_policy_tests(
         runs.append((loaded, case_files(loaded)[0]))
     if runs and any(f.cases for _, cfs in runs for f in cfs) and classifier is None:
         try:
-            classifier = build_classifier(config_file)
+            classifier = build_classifier(load_config(config_file).classifier)
         except Exception as exc:  # noqa: BLE001 - a missing or broken classifier is reported, not raised
             print(f"error: the classifier could not be started: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 2
@@ -240,29 +240,31 @@ def explain_command(args: argparse.Namespace, classifier: Classifier | None = No
     if unknown:
         print(f"error: unknown target(s) {unknown}; the targets are {sorted(loaded.policy.targets)}", file=sys.stderr)
         return 1
+    live = getattr(args, "live", False)
+    config = config_from(args) if classifier is None or live else None  # the NER model; Redis for --live
     if classifier is None:
+        assert config is not None
         try:
-            classifier = build_classifier(getattr(args, "config", None))
+            classifier = build_classifier(config.classifier)
         except Exception as exc:  # noqa: BLE001 - as in ``test``: reported, not raised
             print(f"error: the classifier could not be started: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 2
     unavailable = dict.fromkeys(args.unavailable, "marked unavailable on the command line")
-    if getattr(args, "live", False):
-        live = _live_circuits(args, loaded.policy.targets)
-        if live is None:
+    if live:
+        assert config is not None
+        circuits = _live_circuits(config, loaded.policy.targets)
+        if circuits is None:
             return 1
-        unavailable = {**live, **unavailable}
+        unavailable = {**circuits, **unavailable}
     result = asyncio.run(explain(loaded, request, args.team, args.model, classifier, unavailable, args.over_budget))
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
 
 
-def _live_circuits(args: argparse.Namespace, targets: Iterable[str]) -> dict[str, str] | None:
+def _live_circuits(config: Config, targets: Iterable[str]) -> dict[str, str] | None:
     """Open circuits from the replicas' Redis, or ``None`` (an error printed) when they cannot be read."""
-    from gateway.cli.common import config_from
     from gateway.resilience import SharedStateUnavailable, open_circuits
 
-    config = config_from(args)
     if not config.redis_url:
         print("error: --live reads circuit breakers from Redis: set redis_url (--config) or REDIS_URL; without "
               "Redis each gateway keeps its own, shown by its /readyz", file=sys.stderr)

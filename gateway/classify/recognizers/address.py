@@ -20,7 +20,7 @@ Anschrift, 地址...) lifts to 0.75.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import regex
 
@@ -74,7 +74,7 @@ def _any_of(words: tuple[str, ...]) -> str:
 _DE_STREET = (
     r"[A-ZÄÖÜ][\w'.-]*?(?:[ \t][A-ZÄÖÜa-zäöü][\w'.-]*?){0,3}"
     + _any_of(_DE_WORDS)
-    +     r"[ \t]*\d{1,4}[ \t]?[a-zA-Z]?(?:[ \t]?[-/][ \t]?\d{1,4}[a-zA-Z]?)?(?![\w])"
+    + r"[ \t]*\d{1,4}[ \t]?[a-zA-Z]?(?:[ \t]?[-/][ \t]?\d{1,4}[a-zA-Z]?)?(?![\w])"
 )
 _DE_TAIL = r"[ \t]*[,\n][ \t]*(?:D-)?\d{5}[ \t]+[A-ZÄÖÜ][\w-]+(?:[ \t]+(?:an der|am|im|in der)[ \t]+[A-ZÄÖÜ][\w-]+)?"
 _FR_NUMBER = r"\d{1,4}(?:[ \t]?(?:bis|ter))?,?[ \t]+"
@@ -91,32 +91,56 @@ _ZH_FULL = (
 )
 _ZH_STREET = rf"[{_HAN}]{{1,10}}(?:路|街|大道|巷|胡同)[0-9]{{1,5}}号"
 
-# Each pattern with a necessary condition, a short expression every match of it contains
-# (or "han": a Chinese character). Where the condition fails, the pattern is not run: the
-# German, French and British ones cost 10-35 us each on a short prompt, the test far less.
-_UK_CONDITION = regex.compile(_UK_POSTCODE)
-_DE_CONDITION = regex.compile(_any_of(_DE_WORDS) + r"[ \t]*\d")
-_FR_CONDITION = regex.compile(_any_of(_FR_WORDS) + r"[ \t]")
-_PATTERNS: tuple[tuple[regex.Pattern[str], float, regex.Pattern[str] | str | None], ...] = tuple(
+# Each pattern with a necessary condition: a cheap test that every text it matches passes.
+# Where the condition fails, the pattern is not run: the German, French and British ones
+# cost 10-35 us each on a short prompt, the test far less.
+Condition = Callable[[str], bool]
+
+
+def _always(text: str) -> bool:
+    return True
+
+
+def _holds(expression: str) -> Condition:
+    compiled = regex.compile(expression)
+    return lambda text: compiled.search(text) is not None
+
+
+def _mentions(words: tuple[str, ...], then: str) -> Condition:
+    """One of ``words`` (case-blind), then ``then``. An ASCII text's lower case, exactly what
+    the case-blind words compare with there, is searched for the words first: much cheaper
+    than the expression's scan, which runs only when one is found."""
+    expression = regex.compile(_any_of(words) + then)
+    ascii_words = tuple(word for word in words if word.isascii())
+
+    def condition(text: str) -> bool:
+        if text.isascii():
+            lowered = text.lower()
+            if not any(word in lowered for word in ascii_words):
+                return False
+        return expression.search(text) is not None
+
+    return condition
+
+
+_UK_CONDITION = _holds(_UK_POSTCODE)
+_DE_CONDITION = _mentions(_DE_WORDS, r"[ \t]*\d")
+_FR_CONDITION = _mentions(_FR_WORDS, r"[ \t]")
+_PATTERNS: tuple[tuple[regex.Pattern[str], float, Condition], ...] = tuple(
     (regex.compile(pattern), score, condition)
     for pattern, score, condition in (
-        (rf"(?<![\w-]){_EN_STREET}{_US_TAIL}", 0.85, None),
+        (rf"(?<![\w-]){_EN_STREET}{_US_TAIL}", 0.85, _always),
         (rf"(?<![\w-]){_UK_ADDRESS}", 0.85, _UK_CONDITION),
-        (rf"(?<![\w-]){_US_MILITARY}", 0.85, None),
+        (rf"(?<![\w-]){_US_MILITARY}", 0.85, _always),
         (rf"(?<![\w-]){_DE_STREET}{_DE_TAIL}", 0.85, _DE_CONDITION),
         (rf"(?<![\w-])(?:{_FR_NUMBER})?{_FR_STREET}{_FR_TAIL}", 0.85, _FR_CONDITION),
-        (_ZH_FULL, 0.85, "han"),
-        (rf"(?<![\w-]){_EN_STREET}", 0.4, None),
+        (_ZH_FULL, 0.85, has_han),
+        (rf"(?<![\w-]){_EN_STREET}", 0.4, _always),
         (rf"(?<![\w-]){_DE_STREET}", 0.4, _DE_CONDITION),
         (rf"(?<![\w-]){_FR_NUMBER}{_FR_STREET}(?=[,.\n]|$)", 0.4, _FR_CONDITION),
-        (_ZH_STREET, 0.6, "han"),
+        (_ZH_STREET, 0.6, has_han),
     )
 )
-# The words of the case-blind conditions that ASCII text can hold.
-_ASCII_WORDS = {
-    _DE_CONDITION: tuple(word for word in _DE_WORDS if word.isascii()),
-    _FR_CONDITION: tuple(word for word in _FR_WORDS if word.isascii()),
-}
 
 ADDRESS_CONTEXT = (
     "address", "addr", "lives at", "living at", "resides", "residing", "residence",
@@ -133,17 +157,10 @@ class StreetAddressRecognizer(ScanningRecognizer):
     CONTEXT = ADDRESS_CONTEXT
 
     def scan(self, text: str) -> Iterator[tuple[int, int, float]]:
-        passed: dict[object, bool] = {"han": has_han(text), None: True}
-        if text.isascii():
-            # ASCII text: its lower case is exactly what the case-blind keywords compare with,
-            # and a word search is much cheaper than the condition's scan.
-            lowered = text.lower()
-            for condition, words in _ASCII_WORDS.items():
-                if not any(word in lowered for word in words):
-                    passed[condition] = False
+        passed: dict[Condition, bool] = {}  # each condition tested once per text
         for pattern, score, condition in _PATTERNS:
             if condition not in passed:
-                passed[condition] = condition.search(text) is not None  # type: ignore[union-attr]
+                passed[condition] = condition(text)
             if passed[condition]:
                 for match in pattern.finditer(text):
                     yield match.start(), match.end(), score
