@@ -6,9 +6,10 @@ each attempt. Before *every* attempt (the first at a target, each retry, each
 fallback) it checks, in this order:
 
 1. the invariant, against the policy that made the decision: a target never
-   receives a request above its ``max_level``. A violation here means a bug
-   upstream of the guard, so it is logged at CRITICAL and the target is
-   skipped, never called;
+   receives a request above its ``max_level``; and the call's content is the
+   content that was classified, unchanged (``Outbound.carries``). A violation
+   here means a bug upstream of the guard, so it is logged at CRITICAL and the
+   target is skipped, never called;
 2. the request's deadline: no attempt starts after it;
 3. the target's circuit breaker: open, the target is skipped; half-open, one
    probe goes through (a first attempt at a target whose circuit the decision
@@ -56,6 +57,7 @@ from gateway.errors import (
     UpstreamTimeout,
     UpstreamUnreachable,
 )
+from gateway.outbound import Outbound
 from gateway.policy.engine import permitted
 from gateway.policy.model import Policy, Target
 from gateway.resilience import CircuitState, CircuitView, Resilience
@@ -104,11 +106,15 @@ class TargetChain(Adapter):
         adapters: Mapping[str, Adapter],
         resilience: Resilience | None = None,
         circuits: Mapping[str, CircuitView] | None = None,
+        *,
+        outbound: Outbound,
     ) -> None:
-        """``circuits``: the targets' circuits as read for this request's decision; a target seen
+        """``outbound``: the classified content; every call this chain makes must carry exactly it.
+        ``circuits``: the targets' circuits as read for this request's decision; a target seen
         closed there takes its first attempt without asking the breaker again (one Redis round
         trip less per request; a circuit that opened in between costs at most that one call)."""
         self._policy = policy
+        self._outbound = outbound
         self._circuits = circuits or {}
         self._level = level
         self._targets = list(targets)
@@ -188,9 +194,13 @@ class TargetChain(Adapter):
                 self._reached = error
             return None
 
-    async def _admit(self, name: str) -> Target:
+    async def _admit(self, name: str, call: ModelCall) -> Target:
         """The checks before every attempt; raises ``_Skipped`` when this attempt may not happen."""
         target = self._policy.targets[name]
+        if not self._outbound.carries(call):
+            log.critical("invariant guard refused target %s: the call is not the content that was classified", name)
+            self.attempts.append(Attempt(name, target.residency, "refused_by_invariant", "unclassified_content"))
+            raise _Skipped
         if not (permitted(self._policy, target, self._level) and name in self._adapters):
             log.critical(
                 "invariant guard refused target %s for level %s (max_level %s)",
@@ -214,7 +224,7 @@ class TargetChain(Adapter):
         return target
 
     async def _complete_once(self, name: str, call: ModelCall) -> Completion:
-        target = await self._admit(name)
+        target = await self._admit(name, call)
         async with self._res.bulkheads.slot(name, target.max_in_flight, wait_s=self._remaining()):
             started = time.perf_counter()
             try:
@@ -229,7 +239,7 @@ class TargetChain(Adapter):
 
     async def _open_stream(self, name: str, call: ModelCall) -> _OpenStream:
         """Start a stream and wait for its first chunk; the target's place is held until the stream ends."""
-        target = await self._admit(name)
+        target = await self._admit(name, call)
         place = contextlib.AsyncExitStack()
         await place.enter_async_context(
             self._res.bulkheads.slot(name, target.max_in_flight, wait_s=self._remaining())

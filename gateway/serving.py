@@ -27,7 +27,6 @@ from adapters.base import Chunk, Completion, ModelCall, Usage, merge_tool_call_d
 from gateway.budget import Admission, BudgetKeeper
 from gateway.cache import AnswerCache, CachedAnswer, deterministic, scope_for
 from gateway.classify.base import Classification, Classifier, PolicyRecognizer
-from gateway.classify.extract import extract_texts
 from gateway.dispatch import TargetChain
 from gateway.errors import (
     BudgetExceeded,
@@ -42,12 +41,13 @@ from gateway.keys import Principal
 from gateway.ledger.charge import UsageSource, charge, estimate_request
 from gateway.ledger.writer import LedgerWriter
 from gateway.logs import new_request_id
+from gateway.outbound import Outbound
 from gateway.policy.engine import Decision, Facts, decide, estimate_input_tokens
 from gateway.policy.explain import recognizers_of
 from gateway.policy.loader import LoadedPolicy
 from gateway.policy.model import Policy
 from gateway.pricing import Pricer
-from gateway.protocol import ChatCompletionRequest, chunk_body, completion_body
+from gateway.protocol import ChatCompletionRequest, chunk_body, completion_body, describe_validation_error
 from gateway.resilience import Resilience
 from gateway.targets import TargetPool
 from gateway.telemetry import Telemetry
@@ -139,17 +139,18 @@ class ChatService:
         self, raw: bytes, principal: Principal, cache_control: str, record: _Record, loaded: LoadedPolicy
     ) -> Outcome:
         with self._telemetry.stage("parse"):
-            request, payload = self._parse(raw)
+            request = self._parse(raw)
+            outbound = Outbound.of(request)  # what may leave: classified as built, sent as classified
         policy = loaded.policy
         if request.model not in policy.models or not principal.may_use(request.model):
             raise ModelNotFound("The requested model does not exist or is not available to this key.",
                                 param="model")
 
-        estimated_tokens = estimate_input_tokens(payload.get("messages", []))
+        estimated_tokens = estimate_input_tokens(outbound.messages)
         await self.resilience.limits.admit(principal.key_id, principal.team, estimated_tokens)  # 429 before work
 
         with self._telemetry.stage("classify"):
-            classification = await self._classify(payload, loaded)
+            classification = await self._classify(outbound, loaded)
         circuits, open_circuits = await self.resilience.circuits(policy.targets)
         facts = Facts(
             model=request.model,
@@ -161,7 +162,7 @@ class ChatService:
         )
         with self._telemetry.stage("decide"):
             decision = decide(policy, facts)
-        facts, decision = await self._budget(record, request, policy, facts, decision)
+        facts, decision = await self._budget(record, request, outbound, policy, facts, decision)
         self._start_record(record, request, loaded, facts, decision)
 
         if decision.deny is not None:
@@ -170,12 +171,7 @@ class ChatService:
         if not decision.targets:
             raise NoTargetAvailable("No target that may receive this request is available. Nothing was sent.")
 
-        call = ModelCall(
-            messages=request.wire_messages(),
-            params=request.params(),
-            deadline_s=decision.deadline_s or self._deadline_s,
-            request_id=record.request_id,
-        )
+        call = outbound.call(deadline_s=decision.deadline_s or self._deadline_s, request_id=record.request_id)
         record.messages = call.messages
         key = self._cache_key(decision, loaded, principal, request, call, cache_control)
         if key is not None and "no-cache" not in cache_control:
@@ -188,7 +184,9 @@ class ChatService:
         record.row["cache_status"] = "miss" if key is not None else "skip"
 
         adapters = self._telemetry.traced(self._targets.adapters, policy)
-        chain = TargetChain(policy, decision.level, decision.targets, adapters, self.resilience, circuits)
+        chain = TargetChain(
+            policy, decision.level, decision.targets, adapters, self.resilience, circuits, outbound=outbound
+        )
         if request.stream:
             store_key = None if "no-store" in cache_control else key
             return await self._stream(record, request, decision, loaded, chain, call, store_key)
@@ -209,7 +207,7 @@ class ChatService:
 
     # -- stages --------------------------------------------------------------
 
-    def _parse(self, raw: bytes) -> tuple[ChatCompletionRequest, dict[str, Any]]:
+    def _parse(self, raw: bytes) -> ChatCompletionRequest:
         try:
             payload = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -220,15 +218,15 @@ class ChatService:
         if isinstance(messages, list) and len(messages) > self._max_messages:
             raise PayloadTooLarge(f"At most {self._max_messages} messages are accepted.", param="messages")
         try:
-            request = ChatCompletionRequest.model_validate(payload)
+            return ChatCompletionRequest.model_validate(payload)
         except ValidationError as exc:
-            raise InvalidRequest(_validation_message(exc), param=_validation_param(exc)) from None
-        return request, payload
+            message, param = describe_validation_error(exc, payload)
+            raise InvalidRequest(message, param=param) from None
 
-    async def _classify(self, payload: Mapping[str, Any], loaded: LoadedPolicy) -> Classification:
+    async def _classify(self, outbound: Outbound, loaded: LoadedPolicy) -> Classification:
         if not loaded.reads_content:  # nothing in the request can change the decision or the record
             return Classification()
-        texts, unscannable = extract_texts(payload)
+        texts, unscannable = outbound.texts()
         if unscannable:
             return Classification(error="unscannable_content")
         c = loaded.policy.classification
@@ -418,7 +416,13 @@ class ChatService:
             record.row["residency"] = target.residency if target is not None else None
 
     async def _budget(
-        self, record: _Record, request: ChatCompletionRequest, policy: Policy, facts: Facts, decision: Decision
+        self,
+        record: _Record,
+        request: ChatCompletionRequest,
+        outbound: Outbound,
+        policy: Policy,
+        facts: Facts,
+        decision: Decision,
     ) -> tuple[Facts, Decision]:
         """Before any call: reserve the request's estimated cost on its team's budget
         (``gateway/budget.py``); over budget, decide again with ``over_budget``."""
@@ -426,7 +430,7 @@ class ChatService:
             return facts, decision
         targets = [policy.targets[name] for name in decision.targets]
         max_output = request.max_completion_tokens or request.max_tokens
-        estimate = estimate_request(self._pricer, self._tokens, targets, request.wire_messages(), max_output)
+        estimate = estimate_request(self._pricer, self._tokens, targets, outbound.messages, max_output)
         record.admission = await self.budgets.admit(policy, facts.team, estimate)
         if not record.admission.over:
             return facts, decision
@@ -509,22 +513,3 @@ async def _replay(request_id: str, request: ChatCompletionRequest, completion: C
 
 def _sse_line(body: Mapping[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(body) + b"\n\n"
-
-
-def _validation_param(exc: ValidationError) -> str | None:
-    errors = exc.errors()
-    return ".".join(str(p) for p in errors[0]["loc"]) if errors and errors[0]["loc"] else None
-
-
-def _validation_message(exc: ValidationError) -> str:
-    """Describe what is wrong by field and rule, never by the value sent (it may be a prompt)."""
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "body"
-    if err["type"] == "extra_forbidden":
-        return f"Unknown field {where!r}."
-    if err["type"] == "missing":
-        return f"Missing required field {where!r}."
-    message = err["msg"]
-    if message.startswith("Value error, "):
-        return message.removeprefix("Value error, ")
-    return f"Invalid value for {where!r}: {message}."

@@ -1,121 +1,75 @@
-"""Every piece of text an OpenAI chat request carries, for the classifier.
+"""Every string a request sends, for the classifier.
 
-``extract_texts`` walks a Chat Completions request body and returns each text
-a model would read, in request order:
+``extract_texts`` walks the body that will leave for a target (its messages
+and forwarded parameters, ``gateway/outbound.py``) and returns every string in
+it, keys and values at every depth, plus every number (a card number fits in
+a ``seed``). Nothing is chosen by field name: a field the walker was never
+told about is read like any other. Two kinds of text come out:
 
-- every message of every role (system, developer, user, assistant, tool,
-  function): string ``content``, and the ``text`` of ``text`` content parts
-  (also ``refusal`` parts);
-- a message's ``name``;
-- assistant ``tool_calls``: function name and arguments (a JSON string, kept
-  as is: the values inside are what matters), and the legacy
-  ``function_call`` (name, arguments);
-- ``tools`` and legacy ``functions`` definitions: name, description and the
-  parameters schema (serialized, it carries descriptions and enum values);
-- ``tool_choice`` naming a function, and ``response_format``'s JSON schema.
+- prose, in request order, one text each: the strings under ``content``,
+  ``text``, ``refusal``, ``arguments`` and ``description`` (message contents,
+  text parts, tool-call arguments, tool and schema descriptions);
+- everything else (names, ids, stop sequences, ``user``, ``logit_bias`` keys,
+  JSON Schema property names and enum values...), joined by newlines into one
+  last text, so that a hundred short fields cost one pass of the NER model.
 
-It also reports whether anything the classifier cannot read is present: any
-content part other than text (``image_url``, ``input_audio``, ``file``...),
-content of a type it does not know, or an assistant message's ``audio``
-reference. The gateway fails closed on it.
+Strings in ``skip`` (the wire format's own field names and enumerated values,
+which carry no data) are left out. A message content part the classifier
+cannot read (an image, audio, a file) makes the request unreadable: the
+answer is ``([], True)`` and the gateway decides the policy's ``on_error``.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-_TEXT_PARTS = {"text": "text", "refusal": "refusal"}
+PROSE_KEYS = frozenset({"content", "text", "refusal", "arguments", "description"})
+READABLE_PARTS = frozenset({"text", "refusal"})
 
 
-def extract_texts(request: Mapping[str, Any]) -> tuple[list[str], bool]:
-    """``(texts, has_unscannable)`` for an OpenAI chat request (see module docstring)."""
-    texts: list[str] = []
-    unscannable = False
+class _Unreadable(Exception):
+    pass
 
-    def add(value: object) -> None:
+
+def extract_texts(body: Mapping[str, Any], skip: frozenset[str] = frozenset()) -> tuple[list[str], bool]:
+    """``(texts, unreadable)`` for a request body (see the module docstring)."""
+    prose: list[str] = []
+    fields: list[str] = []
+
+    def walk(value: Any, key: str | None) -> None:
         if isinstance(value, str):
-            if value:
-                texts.append(value)
-        elif value is not None:
-            texts.append(_serialize(value))
+            if not value:
+                return
+            if key in PROSE_KEYS:
+                prose.append(value)
+            elif value not in skip:
+                fields.append(value)
+        elif isinstance(value, Mapping):
+            if key == "content_part" and value.get("type") not in READABLE_PARTS:
+                raise _Unreadable
+            for name, item in value.items():
+                name = str(name)
+                if name not in skip:
+                    fields.append(name)
+                if name == "audio" and key == "message" and item is not None:
+                    raise _Unreadable  # a reference to earlier audio
+                walk(item, name)
+        elif isinstance(value, list | tuple):
+            inner = "message" if key == "messages" else "content_part" if key == "content" else key
+            for item in value:
+                walk(item, inner)
+        elif isinstance(value, bool) or value is None:
+            return
+        elif isinstance(value, int | float):
+            fields.append(str(value))
+        else:  # not JSON: read what it says of itself
+            fields.append(str(value))
 
-    messages = request.get("messages")
-    for message in messages if isinstance(messages, list) else ():
-        if not isinstance(message, Mapping):
-            unscannable = True
-            continue
-        add(message.get("name"))
-        unscannable |= _add_content(message.get("content"), add)
-        unscannable |= message.get("audio") is not None  # a reference to earlier audio
-        for call in _as_list(message.get("tool_calls")):
-            function = call.get("function") if isinstance(call, Mapping) else None
-            if isinstance(function, Mapping):
-                add(function.get("name"))
-                add(function.get("arguments"))
-            elif call is not None:
-                add(call)
-        legacy_call = message.get("function_call")
-        if isinstance(legacy_call, Mapping):
-            add(legacy_call.get("name"))
-            add(legacy_call.get("arguments"))
-
-    for tool in _as_list(request.get("tools")):
-        function = tool.get("function") if isinstance(tool, Mapping) else None
-        _add_function_definition(function if isinstance(function, Mapping) else tool, add)
-    for function in _as_list(request.get("functions")):
-        _add_function_definition(function, add)
-
-    tool_choice = request.get("tool_choice")
-    if isinstance(tool_choice, Mapping):
-        function = tool_choice.get("function")
-        if isinstance(function, Mapping):
-            add(function.get("name"))
-    response_format = request.get("response_format")
-    if isinstance(response_format, Mapping) and response_format.get("json_schema") is not None:
-        add(response_format.get("json_schema"))
-    return texts, unscannable
-
-
-def _add_content(content: object, add: Callable[[object], None]) -> bool:
-    """Add a message's content; True if some of it cannot be scanned."""
-    if content is None:
-        return False
-    if isinstance(content, str):
-        add(content)
-        return False
-    if not isinstance(content, list):
-        add(content)  # unknown shape: scan its serialization, and say so
-        return True
-    unscannable = False
-    for part in content:
-        if isinstance(part, str):
-            add(part)
-            continue
-        kind = part.get("type") if isinstance(part, Mapping) else None
-        field = _TEXT_PARTS.get(kind) if isinstance(kind, str) else None
-        if field is not None and isinstance(part, Mapping):
-            add(part.get(field))
-        else:
-            unscannable = True
-    return unscannable
-
-
-def _add_function_definition(function: object, add: Callable[[object], None]) -> None:
-    if not isinstance(function, Mapping):
-        if function is not None:
-            add(function)
-        return
-    add(function.get("name"))
-    add(function.get("description"))
-    if function.get("parameters") is not None:
-        add(function.get("parameters"))
-
-
-def _as_list(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _serialize(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    try:
+        walk(body, None)
+    except _Unreadable:
+        return [], True
+    if fields:
+        prose.append("\n".join(fields))
+    return prose, False

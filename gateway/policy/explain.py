@@ -13,10 +13,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import ValidationError
+
 from gateway.classify.base import Classification, Classifier, PolicyRecognizer
+from gateway.outbound import Outbound
 from gateway.policy.engine import Decision, Facts, decide, estimate_input_tokens, level_for
 from gateway.policy.loader import LoadedPolicy
 from gateway.policy.model import Policy
+from gateway.protocol import ChatCompletionRequest, describe_validation_error
 
 Request = Mapping[str, Any]
 
@@ -47,13 +51,26 @@ def as_request(request_or_text: Request | str, model: str | None, policy: Policy
     return body
 
 
-async def classify_request(loaded: LoadedPolicy, classifier: Classifier, request: Request) -> Classification:
-    """Classify every text the request carries, as the server does; failures become errors (fail closed)."""
-    from gateway.classify.extract import extract_texts
+class InvalidRequestBody(ValueError):
+    """The request is not one the server would accept (it answers 400); the message names the field."""
 
+
+def outbound_of(request: Request) -> Outbound:
+    """What the server would send for ``request`` (``gateway/outbound.py``), or ``InvalidRequestBody``."""
+    try:
+        return Outbound.of(ChatCompletionRequest.model_validate(request))
+    except ValidationError as exc:
+        raise InvalidRequestBody(describe_validation_error(exc, request)[0]) from None
+
+
+async def classify_request(loaded: LoadedPolicy, classifier: Classifier, request: Request) -> Classification:
+    """Classify every string the request would send, as the server does; failures become errors (fail closed).
+
+    Raises ``InvalidRequestBody`` for a request the server would refuse."""
+    outbound = outbound_of(request)
     if not loaded.reads_content:  # as the server: a policy that maps no entity classifies nothing
         return Classification()
-    texts, unscannable = extract_texts(request)
+    texts, unscannable = outbound.texts()
     if unscannable:
         return Classification(error="unscannable_content")
     c = loaded.policy.classification
@@ -94,7 +111,13 @@ async def explain(
 ) -> dict[str, Any]:
     """The decision trace for one request (a Chat Completions body, or just a user's text)."""
     request = as_request(request_or_text, model, loaded.policy)
-    classification = await classify_request(loaded, classifier, request)
+    try:
+        classification = await classify_request(loaded, classifier, request)
+    except InvalidRequestBody as invalid:
+        return {
+            "policy": {"name": loaded.policy.name, "version": loaded.version, "file": loaded.path},
+            "decision": {"outcome": "invalid_request", "http_status": 400, "message": str(invalid)},
+        }
     facts = facts_for(request, classification, team, unavailable, over_budget)
     return trace(loaded, facts, classification)
 

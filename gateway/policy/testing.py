@@ -23,7 +23,7 @@ from pydantic import TypeAdapter, ValidationError
 from gateway.classify.base import Classification, Classifier
 from gateway.policy.checks import check_cases
 from gateway.policy.engine import Decision, decide
-from gateway.policy.explain import as_request, classify_request, facts_for
+from gateway.policy.explain import InvalidRequestBody, as_request, classify_request, facts_for
 from gateway.policy.loader import LoadedPolicy, PolicyError, Problem, parse, position_of, validation_problems
 from gateway.policy.model import Path as FieldPath
 from gateway.policy.model import TestCase
@@ -130,7 +130,10 @@ async def run_case(loaded: LoadedPolicy, case: TestCase, classifier: Classifier)
     request = as_request(source, case.model, policy)
     if request["model"] not in policy.models:
         return [f"model {request['model']!r} is not in the policy"]
-    classification = await classify_request(loaded, classifier, request)
+    try:
+        classification = await classify_request(loaded, classifier, request)
+    except InvalidRequestBody as invalid:
+        return [f"the request would be refused (400): {invalid}"]
     unavailable = dict.fromkeys(case.unavailable, "unavailable in this test")
     decision = decide(policy, facts_for(request, classification, case.team, unavailable, case.over_budget))
     return compare(loaded, case, classification, decision)

@@ -111,7 +111,7 @@ async def test_denied_no_route_and_unknown_model() -> None:
         (KeywordClassifier(raises=True), None, "exception"),
         (
             KeywordClassifier(),
-            {"model": "premium", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]},
+            {"model": "premium", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}]},
             "unscannable_content",
         ),
     ],

@@ -23,7 +23,9 @@ from gateway.errors import (
     UpstreamTimeout,
     UpstreamUnreachable,
 )
+from gateway.outbound import Outbound
 from gateway.policy.model import Policy
+from gateway.protocol import ChatCompletionRequest
 from gateway.resilience import Resilience, ResilienceSettings
 
 POLICY = Policy.model_validate({
@@ -41,7 +43,8 @@ POLICY = Policy.model_validate({
     "models": {"m": {}},
     "routes": [{"name": "r", "targets": ["external", "onprem", "onprem2"]}],
 })
-CALL = ModelCall(messages=[{"role": "user", "content": "hi"}], deadline_s=5)
+SENT = Outbound.of(ChatCompletionRequest(model="m", messages=[{"role": "user", "content": "hi"}]))
+CALL = SENT.call(deadline_s=5, request_id="")
 
 
 class Scripted(Adapter):
@@ -76,7 +79,9 @@ def _resilience(**retries: Any) -> Resilience:
 
 def _chain(adapters: dict[str, Adapter], level: str = "internal", targets: tuple[str, ...] | None = None,
            resilience: Resilience | None = None) -> TargetChain:
-    return TargetChain(POLICY, level, targets or ("external", "onprem"), adapters, resilience or _resilience())
+    return TargetChain(
+        POLICY, level, targets or ("external", "onprem"), adapters, resilience or _resilience(), outbound=SENT
+    )
 
 
 async def test_the_invariant_is_checked_at_every_attempt_retries_and_fallbacks_included(
@@ -147,14 +152,14 @@ async def test_each_attempt_gets_the_target_timeout_or_what_is_left_of_the_deadl
     await _chain({"onprem": onprem}, targets=("onprem",)).complete(CALL)
     assert onprem.calls[0].deadline_s == pytest.approx(2, abs=0.05)  # the target's timeout_s
     short = Scripted()
-    await _chain({"onprem": short}, targets=("onprem",)).complete(ModelCall(messages=CALL.messages, deadline_s=0.5))
+    await _chain({"onprem": short}, targets=("onprem",)).complete(SENT.call(deadline_s=0.5, request_id=""))
     assert short.calls[0].deadline_s <= 0.5
 
 
 async def test_the_deadline_gives_504_and_stops_further_targets() -> None:
     onprem, external = Scripted(UpstreamTimeout("slow")), Scripted()
     chain = _chain({"onprem": onprem, "external": external}, targets=("onprem", "external"))
-    call = ModelCall(messages=CALL.messages, deadline_s=0.3)
+    call = SENT.call(deadline_s=0.3, request_id="")
 
     async def slow_then_timeout(c: ModelCall) -> Any:
         await asyncio.sleep(0.35)
@@ -200,3 +205,22 @@ async def test_closing_a_stream_early_releases_its_place() -> None:
     assert resilience.bulkheads.in_flight() == {"onprem2": 1}
     await stream.aclose()  # type: ignore[attr-defined]
     assert resilience.bulkheads.in_flight() == {"onprem2": 0}
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param(lambda call: ModelCall(messages=[dict(m) for m in call.messages], params=call.params), id="copy"),
+        pytest.param(lambda call: call.messages.append({"role": "user", "content": "added"}) or call, id="append"),
+        pytest.param(lambda call: call.params.__setitem__("stop", ["4111 1111 1111 1111"]) or call, id="param"),
+    ],
+)
+async def test_a_call_that_is_not_the_classified_content_is_never_sent(tamper: Any) -> None:
+    sent = Outbound.of(ChatCompletionRequest(model="m", messages=[{"role": "user", "content": "hi"}]))
+    external, onprem = Scripted("ok"), Scripted("ok")
+    chain = TargetChain(POLICY, "internal", ("external", "onprem"), {"external": external, "onprem": onprem},
+                        _resilience(), outbound=sent)  # fmt: skip
+    with pytest.raises(NoTargetAvailable):
+        await chain.complete(tamper(sent.call(deadline_s=5, request_id="")))
+    assert external.calls == onprem.calls == []
+    assert [a.outcome for a in chain.attempts] == ["refused_by_invariant"] * 2

@@ -92,8 +92,10 @@ def _resolve(node: Any, components: dict[str, Any]) -> Any:
 def from_schema(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     """Values valid under ``schema``: types, anyOf, enum/const, properties/required/additionalProperties,
     items with min/max counts, string lengths, number bounds. Optional properties appear or not."""
-    if "anyOf" in schema:
-        return st.one_of([from_schema(option) for option in schema["anyOf"]])
+    if "anyOf" in schema or "oneOf" in schema:
+        return st.one_of([from_schema(option) for option in schema.get("anyOf", schema.get("oneOf"))])
+    if schema.get("type") == "string" and "pattern" in schema:
+        return st.from_regex(schema["pattern"], fullmatch=True)
     if "const" in schema:
         return st.just(schema["const"])
     if "enum" in schema:
@@ -119,7 +121,8 @@ def from_schema(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
         if "exclusiveMinimum" in schema:
             low = schema["exclusiveMinimum"] + (1 if kind == "integer" else 1e-6)
         if kind == "integer":
-            return st.integers(min_value=low, max_value=high)
+            low = -(2**63) if low is None else low
+            return st.integers(min_value=low, max_value=2**63 - 1 if high is None else high)
         return st.floats(min_value=low, max_value=high, allow_nan=False, allow_infinity=False)
     if kind == "boolean":
         return st.booleans()
@@ -139,7 +142,7 @@ def _check(response: Any, error_schema: dict[str, Any]) -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | st.text(max_size=40),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
     max_leaves=20,
 )

@@ -58,8 +58,9 @@ class _TransportInScope(H11Protocol):
 class LoopbackServer:
     """Serves ``app`` on ``127.0.0.1`` and a free port between ``start`` and ``stop``."""
 
-    def __init__(self, app: ASGIApp, *, lifespan: str = "off") -> None:
+    def __init__(self, app: ASGIApp, *, lifespan: str = "off", start_timeout_s: float = 10) -> None:
         self._app = app
+        self._start_timeout_s = start_timeout_s
         self._lifespan = lifespan
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -91,7 +92,7 @@ class LoopbackServer:
             target=asyncio.run, args=(self._serve(sock),), name=f"loopback-{self.port}", daemon=True
         )
         thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + self._start_timeout_s
         while not server.started:
             if not thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the loopback server did not start")
