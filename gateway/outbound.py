@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from adapters.base import ModelCall
-from gateway.classify.extract import extract_texts
+from gateway.classify.extract import Extracted, extract
 from gateway.protocol import VOCABULARY, ChatCompletionRequest
 
 
@@ -40,12 +40,21 @@ class Outbound:
 
     @classmethod
     def of(cls, request: ChatCompletionRequest) -> Outbound:
-        messages, params = request.wire_messages(), request.params()
+        return cls.sealed(request.wire_messages(), request.params())
+
+    @classmethod
+    def sealed(cls, messages: list[dict[str, Any]], params: dict[str, Any]) -> Outbound:
+        """Content built by the gateway itself (the pseudonymiser's): sealed as it is, classified by the caller."""
         return cls(messages, params, _digest(messages, params))
 
     def texts(self) -> tuple[list[str], bool]:
         """Every string this content carries, for the classifier; ``True`` when some cannot be read."""
-        return extract_texts({"messages": self.messages, **self.params}, VOCABULARY)
+        found = self.extract()
+        return found.texts, found.unreadable
+
+    def extract(self) -> Extracted:
+        """The texts and, for each string, where it sits (``gateway/classify/extract.py``)."""
+        return extract({"messages": self.messages, **self.params}, VOCABULARY)
 
     def call(self, *, deadline_s: float, request_id: str) -> ModelCall:
         """The adapters' view of this content: the same objects, never a copy to drift from."""
