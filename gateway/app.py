@@ -39,6 +39,7 @@ from gateway.policy.engine import level_is_final
 from gateway.policy.holder import PolicyHolder
 from gateway.policy.loader import LoadedPolicy
 from gateway.pricing import Pricer
+from gateway.pseudonymize import PseudonymKey
 from gateway.resilience import Resilience
 from gateway.serving import ChatService
 from gateway.targets import AdapterFactory, TargetPool, build_adapter
@@ -188,6 +189,7 @@ async def _build(
         budgets=_budgets(db, redis, metrics),
         tokens=TokenCounter(),
         resilience=resilience,
+        pseudonym_key=PseudonymKey.from_env(os.environ),
     )
     keys = KeyStore(db, config.keys)
     state = GatewayState(config, db, keys, holder, targets, ledger, chat, metrics, redis=redis, audit=audit,

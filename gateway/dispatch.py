@@ -60,6 +60,7 @@ from gateway.errors import (
 from gateway.outbound import Outbound
 from gateway.policy.engine import permitted
 from gateway.policy.model import Policy, Target
+from gateway.pseudonymize.plan import Transformed
 from gateway.resilience import CircuitState, CircuitView, Resilience
 
 log = logging.getLogger("gateway.dispatch")
@@ -108,13 +109,17 @@ class TargetChain(Adapter):
         circuits: Mapping[str, CircuitView] | None = None,
         *,
         outbound: Outbound,
+        transformed: Transformed | None = None,
     ) -> None:
-        """``outbound``: the classified content; every call this chain makes must carry exactly it.
+        """``outbound``: the classified content; every call this chain makes must carry exactly it, except
+        to ``transformed.targets``, which get ``transformed.outbound`` (pseudonymised, classified again) at
+        ``transformed.level``.
         ``circuits``: the targets' circuits as read for this request's decision; a target seen
         closed there takes its first attempt without asking the breaker again (one Redis round
         trip less per request; a circuit that opened in between costs at most that one call)."""
         self._policy = policy
         self._outbound = outbound
+        self._transformed = transformed
         self._circuits = circuits or {}
         self._level = level
         self._targets = list(targets)
@@ -181,6 +186,9 @@ class TargetChain(Adapter):
         retrying = self._res.retry.retrying(
             name, self._deadline, on_retry=lambda _: self._res.note_retry(name)
         )
+        if self._transformed is not None and name in self._transformed.targets:
+            sent = self._transformed.outbound
+            call = dataclasses.replace(call, messages=sent.messages, params=sent.params)
         try:
             return await retrying(once, name, call)
         except _Skipped:
@@ -197,15 +205,18 @@ class TargetChain(Adapter):
     async def _admit(self, name: str, call: ModelCall) -> Target:
         """The checks before every attempt; raises ``_Skipped`` when this attempt may not happen."""
         target = self._policy.targets[name]
-        if not self._outbound.carries(call):
+        level, content = self._level, self._outbound
+        if self._transformed is not None and name in self._transformed.targets:
+            level, content = self._transformed.level, self._transformed.outbound
+        if not content.carries(call):
             log.critical("invariant guard refused target %s: the call is not the content that was classified", name)
             self.attempts.append(Attempt(name, target.residency, "refused_by_invariant", "unclassified_content"))
             raise _Skipped
-        if not (permitted(self._policy, target, self._level) and name in self._adapters):
+        if not (permitted(self._policy, target, level) and name in self._adapters):
             log.critical(
                 "invariant guard refused target %s for level %s (max_level %s)",
                 name,
-                self._level,
+                level,
                 self._policy.max_level_of(target),
             )
             self.attempts.append(Attempt(name, target.residency, "refused_by_invariant"))

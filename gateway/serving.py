@@ -48,6 +48,9 @@ from gateway.policy.loader import LoadedPolicy
 from gateway.policy.model import Policy
 from gateway.pricing import Pricer
 from gateway.protocol import ChatCompletionRequest, chunk_body, completion_body, describe_validation_error
+from gateway.pseudonymize import PseudonymKey
+from gateway.pseudonymize.answer import AnswerRestorer, restored
+from gateway.pseudonymize.plan import Transformed, with_transform
 from gateway.resilience import Resilience
 from gateway.targets import TargetPool
 from gateway.telemetry import Telemetry
@@ -80,6 +83,7 @@ class _Record:
     attempts: list[Any] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)  # in memory only: to count tokens
     admission: Admission | None = None  # the team budget's reservation, settled in _finish
+    transform: Transformed | None = None  # the pseudonymised content and its vault: memory only, never recorded
 
 
 class ChatService:
@@ -99,6 +103,7 @@ class ChatService:
         budgets: BudgetKeeper | None = None,
         tokens: TokenCounter | None = None,
         resilience: Resilience | None = None,
+        pseudonym_key: PseudonymKey | None = None,
     ) -> None:
         self._policy = policy
         self._telemetry = telemetry or Telemetry()
@@ -114,6 +119,7 @@ class ChatService:
         self.budgets = budgets or BudgetKeeper()
         self._tokens = tokens or TokenCounter()
         self.resilience = resilience or Resilience()  # rate limits, breakers, retries, backpressure
+        self._pseudonym_key = pseudonym_key or PseudonymKey.random()
 
     async def handle(
         self, raw: bytes, principal: Principal, cache_control: str = "", *, request_id: str | None = None
@@ -162,6 +168,14 @@ class ChatService:
         )
         with self._telemetry.stage("decide"):
             decision = decide(policy, facts)
+        transformed: Transformed | None = None
+        if decision.transform_wanted:  # the route pseudonymises for targets the level excludes
+            with self._telemetry.stage("transform"):
+                facts, decision, transformed = await with_transform(
+                    policy, facts, decision, outbound, classification,
+                    lambda texts: self._classify_texts(texts, loaded), self._pseudonym_key, principal.team,
+                )  # fmt: skip
+            record.transform = transformed
         facts, decision = await self._budget(record, request, outbound, policy, facts, decision)
         self._start_record(record, request, loaded, facts, decision)
 
@@ -173,22 +187,30 @@ class ChatService:
 
         call = outbound.call(deadline_s=decision.deadline_s or self._deadline_s, request_id=record.request_id)
         record.messages = call.messages
-        key = self._cache_key(decision, loaded, principal, request, call, cache_control)
+        # With a transform in play the cache sees the pseudonymised content only: its key, and the
+        # answers it keeps (from the targets that got that content, placeholders unrestored).
+        keyed = call if transformed is None else transformed.outbound.call(deadline_s=1, request_id="")
+        key = self._cache_key(decision, loaded, principal, request, keyed, cache_control)
         if key is not None and "no-cache" not in cache_control:
             with self._telemetry.stage("cache"):
                 found = await self.cache.lookup(key)
             if found.answer is not None and found.answer.target in policy.targets:
-                return self._answer_from_cache(record, request, decision, loaded, found.answer)
+                cached = found.answer
+                if transformed is not None:
+                    cached = dataclasses.replace(cached, completion=AnswerRestorer(transformed.result.vault).completion(
+                        cached.completion))
+                return self._answer_from_cache(record, request, decision, loaded, cached)
             if found.status == "skip":  # the store is failing: neither read nor write it
                 key = None
         record.row["cache_status"] = "miss" if key is not None else "skip"
 
         adapters = self._telemetry.traced(self._targets.adapters, policy)
         chain = TargetChain(
-            policy, decision.level, decision.targets, adapters, self.resilience, circuits, outbound=outbound
-        )
+            policy, decision.level, decision.targets, adapters, self.resilience, circuits,
+            outbound=outbound, transformed=transformed,
+        )  # fmt: skip
         if request.stream:
-            store_key = None if "no-store" in cache_control else key
+            store_key = None if "no-store" in cache_control or transformed is not None else key
             return await self._stream(record, request, decision, loaded, chain, call, store_key)
         try:
             with self._telemetry.stage("adapter"):
@@ -196,8 +218,14 @@ class ChatService:
         finally:
             self._note_attempts(record, chain)
         assert chain.answered_by is not None
-        if key is not None and "no-store" not in cache_control and decision.cache is not None:
+        pseudonymised = transformed is not None and chain.answered_by in transformed.targets
+        if key is not None and "no-store" not in cache_control and decision.cache is not None and (
+            transformed is None or pseudonymised
+        ):
             await self.cache.store(key, CachedAnswer(chain.answered_by, completion), decision.cache.ttl_s)
+        if pseudonymised:
+            assert transformed is not None
+            completion = AnswerRestorer(transformed.result.vault).completion(completion)
         usage = self._usage(record, chain.answered_by, completion.usage, completion.content, completion.tool_calls)
         cost = self._settle(record, loaded, chain.answered_by, usage)
         headers = self._headers(record, decision, loaded, chain.answered_by, chain.failed_attempts)
@@ -229,6 +257,9 @@ class ChatService:
         texts, unscannable = outbound.texts()
         if unscannable:
             return Classification(error="unscannable_content")
+        return await self._classify_texts(texts, loaded)
+
+    async def _classify_texts(self, texts: Sequence[str], loaded: LoadedPolicy) -> Classification:
         c = loaded.policy.classification
         recognizers = self._recognizers.get(loaded.version)
         if recognizers is None:
@@ -307,6 +338,10 @@ class ChatService:
         key: str | None,
     ) -> Outcome:
         chunks = chain.stream(call)
+        transformed = record.transform
+        if transformed is not None:  # the targets that got the pseudonymised content answer with placeholders
+            chunks = restored(chunks, lambda: AnswerRestorer(transformed.result.vault)
+                              if chain.answered_by in transformed.targets else None)  # fmt: skip
         try:
             with self._telemetry.stage("adapter"):  # a stream's adapter stage ends at its first chunk
                 first = await anext(chunks)  # the chain keeps the deadline, until the stream's last chunk
@@ -485,7 +520,7 @@ class ChatService:
     def _headers(
         self, record: _Record, decision: Decision, loaded: LoadedPolicy, target: str, fallbacks: int
     ) -> dict[str, str]:
-        return {
+        headers = {
             "x-request-id": record.request_id,
             "x-gateway-level": decision.level,
             "x-gateway-route": decision.route or "",
@@ -495,6 +530,10 @@ class ChatService:
             "x-gateway-cache": record.row.get("cache_status", "skip"),
             "x-gateway-fallbacks": str(fallbacks),
         }
+        if record.transform is not None and target in record.transform.targets:
+            counts = ", ".join(f"{entity}={n}" for entity, n in sorted(record.transform.result.counts.items()))
+            headers["x-gateway-transform"] = f"pseudonymize; {counts}"
+        return headers
 
 
 async def _replay(request_id: str, request: ChatCompletionRequest, completion: Completion) -> AsyncIterator[bytes]:

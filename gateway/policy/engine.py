@@ -39,6 +39,10 @@ class Facts:
     ``classifier_error``: set when classification failed: the level is ``on_error``.
     ``unavailable``: target name -> why it cannot be used now (breaker open, key
     not configured...). ``over_budget``: the team's monthly budget is spent.
+    ``residual_types`` / ``residual_error``: what the classifier found in the
+    request once pseudonymised by the matched route's transform (``None``: not
+    pseudonymised); a target the level excludes may receive that content when
+    its level is within the target's ``max_level``.
     """
 
     model: str
@@ -48,6 +52,8 @@ class Facts:
     estimated_input_tokens: int = 0
     unavailable: Mapping[str, str] = field(default_factory=dict)
     over_budget: bool = False
+    residual_types: frozenset[str] | None = None
+    residual_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +79,11 @@ class Decision:
     ``targets`` are the permitted targets in the order to try; empty with
     ``deny is None`` means nothing that may receive the request is available
     (503, nothing sent). ``deny_code`` is ``policy_denied`` or
-    ``budget_exceeded``.
+    ``budget_exceeded``. ``transformed``: those of ``targets`` that receive the
+    pseudonymised content (at ``residual_level``); ``transform_types``: what
+    the route's transform replaces; ``transform_wanted``: the route has a
+    transform and some target was excluded only by the level, so pseudonymising
+    could reach it (decide again with ``Facts.residual_types``).
     """
 
     level: str
@@ -88,6 +98,10 @@ class Decision:
     cache_allowed: bool = False
     deadline_s: float | None = None
     tier: str | None = None
+    transform_types: frozenset[str] = frozenset()
+    transformed: tuple[str, ...] = ()
+    residual_level: str | None = None
+    transform_wanted: bool = False
 
 
 class UnknownModel(Exception):
@@ -188,13 +202,21 @@ def decide(policy: Policy, facts: Facts) -> Decision:
         if over_budget and budget is not None and budget.on_exceed == "block":
             deny = f"The monthly budget of team {facts.team!r} ({budget.monthly_usd:g} USD) is spent."
             return outcome(targets=(), excluded=(), deny=deny, deny_code="budget_exceeded")
-        targets, excluded = _targets(policy, route, facts, level, over_budget)
+        types = policy.pseudonymized_types(route)
+        residual = None
+        if types and facts.residual_types is not None:
+            residual, _ = level_for(policy, Facts(facts.model, facts.residual_types, facts.residual_error))
+        targets, transformed, excluded = _targets(policy, route, facts, level, over_budget, residual)
         return outcome(
             targets=targets,
             excluded=excluded,
             cache=route.cache,
             cache_allowed=_cacheable(policy, route, level),
             deadline_s=route.deadline_s,
+            transform_types=types,
+            transformed=transformed,
+            residual_level=residual,
+            transform_wanted=bool(types) and any(e.reason == "invariant" for e in excluded) and residual is None,
         )
     return Decision(
         level=level,
@@ -208,21 +230,30 @@ def decide(policy: Policy, facts: Facts) -> Decision:
 
 
 def _targets(
-    policy: Policy, route: Route, facts: Facts, level: str, over_budget: bool
-) -> tuple[tuple[str, ...], tuple[Exclusion, ...]]:
+    policy: Policy, route: Route, facts: Facts, level: str, over_budget: bool, residual: str | None
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Exclusion, ...]]:
+    """The route's targets in order: permitted as the request is, or (``residual`` given) pseudonymised."""
     chosen: list[str] = []
+    transformed: list[str] = []
     excluded: list[Exclusion] = []
     for name in route.targets or ():
         target = policy.targets[name]
-        if not permitted(policy, target, level):
-            excluded.append(Exclusion(name, "invariant", f"max_level {policy.max_level_of(target)} is below {level}"))
+        ceiling = policy.max_level_of(target)
+        as_is = permitted(policy, target, level)
+        if not as_is and (residual is None or not permitted(policy, target, residual)):
+            detail = f"max_level {ceiling} is below {level}"
+            if residual is not None:
+                detail += f"; pseudonymised, the request is still {residual}"
+            excluded.append(Exclusion(name, "invariant", detail))
         elif over_budget and target.residency != "on_prem":
             excluded.append(Exclusion(name, "budget", "team over budget: on-prem targets only"))
         elif name in facts.unavailable:
             excluded.append(Exclusion(name, "unavailable", facts.unavailable[name]))
         else:
             chosen.append(name)
-    return tuple(chosen), tuple(excluded)
+            if not as_is:
+                transformed.append(name)
+    return tuple(chosen), tuple(transformed), tuple(excluded)
 
 
 def _cacheable(policy: Policy, route: Route, level: str) -> bool:

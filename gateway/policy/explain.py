@@ -10,7 +10,8 @@ uses the same steps, so what ``explain`` shows is what a test checks.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -21,6 +22,8 @@ from gateway.policy.engine import Decision, Facts, decide, estimate_input_tokens
 from gateway.policy.loader import LoadedPolicy
 from gateway.policy.model import Policy
 from gateway.protocol import ChatCompletionRequest, describe_validation_error
+from gateway.pseudonymize.placeholders import PseudonymKey
+from gateway.pseudonymize.plan import Transformed, with_transform
 
 Request = Mapping[str, Any]
 
@@ -67,12 +70,19 @@ async def classify_request(loaded: LoadedPolicy, classifier: Classifier, request
     """Classify every string the request would send, as the server does; failures become errors (fail closed).
 
     Raises ``InvalidRequestBody`` for a request the server would refuse."""
-    outbound = outbound_of(request)
+    return await classify_outbound(loaded, classifier, outbound_of(request))
+
+
+async def classify_outbound(loaded: LoadedPolicy, classifier: Classifier, outbound: Outbound) -> Classification:
     if not loaded.reads_content:  # as the server: a policy that maps no entity classifies nothing
         return Classification()
     texts, unscannable = outbound.texts()
     if unscannable:
         return Classification(error="unscannable_content")
+    return await classify_texts(loaded, classifier, texts)
+
+
+async def classify_texts(loaded: LoadedPolicy, classifier: Classifier, texts: Sequence[str]) -> Classification:
     c = loaded.policy.classification
     try:
         return await classifier.classify(
@@ -80,6 +90,38 @@ async def classify_request(loaded: LoadedPolicy, classifier: Classifier, request
         )
     except Exception:  # noqa: BLE001 - any classifier failure fails closed, as in the server
         return Classification(error="exception")
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """A request taken through the server's steps up to the decision, pseudonymisation included."""
+
+    facts: Facts
+    classification: Classification
+    decision: Decision | None  # None: the model is not in the policy
+    transformed: Transformed | None
+
+
+async def decide_request(
+    loaded: LoadedPolicy,
+    classifier: Classifier,
+    request: Request,
+    team: str | None,
+    unavailable: Mapping[str, str] | None = None,
+    over_budget: bool = False,
+) -> Decided:
+    """Classify, decide and, where the route pseudonymises, transform and decide again, as the server does
+    (with a key of its own: the placeholders differ from the server's, the decision does not)."""
+    outbound = outbound_of(request)
+    classification = await classify_outbound(loaded, classifier, outbound)
+    facts = facts_for(request, classification, team, unavailable, over_budget)
+    if facts.model not in loaded.policy.models:
+        return Decided(facts, classification, None, None)
+    facts, decision, transformed = await with_transform(
+        loaded.policy, facts, decide(loaded.policy, facts), outbound, classification,
+        lambda texts: classify_texts(loaded, classifier, texts), PseudonymKey.random(), team or "",
+    )  # fmt: skip
+    return Decided(facts, classification, decision, transformed)
 
 
 def facts_for(
@@ -112,14 +154,31 @@ async def explain(
     """The decision trace for one request (a Chat Completions body, or just a user's text)."""
     request = as_request(request_or_text, model, loaded.policy)
     try:
-        classification = await classify_request(loaded, classifier, request)
+        decided = await decide_request(loaded, classifier, request, team, unavailable, over_budget)
     except InvalidRequestBody as invalid:
         return {
             "policy": {"name": loaded.policy.name, "version": loaded.version, "file": loaded.path},
             "decision": {"outcome": "invalid_request", "http_status": 400, "message": str(invalid)},
         }
-    facts = facts_for(request, classification, team, unavailable, over_budget)
-    return trace(loaded, facts, classification)
+    out = trace(loaded, decided.facts, decided.classification)
+    if decided.decision is not None and decided.decision.transform_types:
+        out["transform"] = _transform(decided)
+    return out
+
+
+def _transform(decided: Decided) -> dict[str, Any]:
+    """What the route's transform does to this request: types and counts, never values or placeholders."""
+    assert decided.decision is not None
+    decision = decided.decision
+    return {
+        "kind": "pseudonymize",
+        "entity_types": sorted(decision.transform_types),
+        "applied": decided.transformed is not None,
+        "replaced": decided.transformed.result.counts if decided.transformed is not None else {},
+        "residual_entities": sorted(decided.facts.residual_types or ()),
+        "residual_level": decision.residual_level,
+        "targets_receiving_pseudonymised": list(decision.transformed),
+    }
 
 
 def trace(loaded: LoadedPolicy, facts: Facts, classification: Classification) -> dict[str, Any]:

@@ -197,6 +197,17 @@ class RouteCache(_Strict):
     )
 
 
+class Pseudonymize(_Strict):
+    """Send the request, with detected values replaced by placeholders, to targets its level excludes."""
+
+    pseudonymize: list[EntityName] | None = Field(
+        default=None,
+        description="Entity types replaced by placeholders. Default: every mapped type below the highest "
+        "level (names, e-mails, phones, addresses in the usual policy); the highest level's types (cards, "
+        "IBANs, national IDs) only when named here.",
+    )
+
+
 class Route(_Strict):
     """First matching route wins: ``targets`` in order, or ``deny``."""
 
@@ -212,6 +223,12 @@ class Route(_Strict):
     deadline_s: float | None = Field(
         default=None, gt=0, le=3600, description="Seconds for the whole request, fallbacks included."
     )
+    transform: Literal["pseudonymize"] | Pseudonymize | None = Field(
+        default=None,
+        description="`pseudonymize` (or {pseudonymize: [TYPES]}): targets whose max_level is below the "
+        "request's level receive it pseudonymised, if what is left after the transform is within their "
+        "max_level (classified again). Answers are restored before the client sees them.",
+    )
 
     @model_validator(mode="after")
     def _effect(self) -> Route:
@@ -221,6 +238,8 @@ class Route(_Strict):
             raise ValueError("'targets' must name at least one target")
         if self.deny is not None and self.cache is not None:
             raise ValueError("a 'deny' route cannot have 'cache'")
+        if self.deny is not None and self.transform is not None:
+            raise ValueError("a 'deny' route cannot have 'transform'")
         return self
 
 
@@ -323,6 +342,15 @@ class Policy(_Strict):
         if target.max_level is not None:
             return target.max_level
         return self.levels[-1] if target.residency == "on_prem" else self.levels[0]
+
+    def pseudonymized_types(self, route: Route) -> frozenset[str]:
+        """The entity types ``route``'s transform replaces (none without a transform)."""
+        if route.transform is None:
+            return frozenset()
+        if not isinstance(route.transform, str) and route.transform.pseudonymize is not None:
+            return frozenset(route.transform.pseudonymize)
+        top = self.rank(self.levels[-1])
+        return frozenset(e for e, level in self.classification.entities.items() if self.rank(level) < top)
 
 
 Path = tuple[str | int, ...]

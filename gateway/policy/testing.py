@@ -22,8 +22,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from gateway.classify.base import Classification, Classifier
 from gateway.policy.checks import check_cases
-from gateway.policy.engine import Decision, decide
-from gateway.policy.explain import InvalidRequestBody, as_request, classify_request, facts_for
+from gateway.policy.engine import Decision
+from gateway.policy.explain import InvalidRequestBody, as_request, decide_request
 from gateway.policy.loader import LoadedPolicy, PolicyError, Problem, parse, position_of, validation_problems
 from gateway.policy.model import Path as FieldPath
 from gateway.policy.model import TestCase
@@ -130,13 +130,13 @@ async def run_case(loaded: LoadedPolicy, case: TestCase, classifier: Classifier)
     request = as_request(source, case.model, policy)
     if request["model"] not in policy.models:
         return [f"model {request['model']!r} is not in the policy"]
+    unavailable = dict.fromkeys(case.unavailable, "unavailable in this test")
     try:
-        classification = await classify_request(loaded, classifier, request)
+        decided = await decide_request(loaded, classifier, request, case.team, unavailable, case.over_budget)
     except InvalidRequestBody as invalid:
         return [f"the request would be refused (400): {invalid}"]
-    unavailable = dict.fromkeys(case.unavailable, "unavailable in this test")
-    decision = decide(policy, facts_for(request, classification, case.team, unavailable, case.over_budget))
-    return compare(loaded, case, classification, decision)
+    assert decided.decision is not None  # the model was checked above
+    return compare(loaded, case, decided.classification, decided.decision)
 
 
 def compare(loaded: LoadedPolicy, case: TestCase, classification: Classification, decision: Decision) -> list[str]:

@@ -62,8 +62,9 @@ def completion_body(model: str, reply: Reply) -> dict[str, Any]:
     }
 
 
-def sse_frames(model: str, reply: Reply, include_usage: bool) -> list[bytes]:
-    """The SSE events of a streamed reply, one ``bytes`` per event."""
+def sse_frames(model: str, reply: Reply, include_usage: bool, *, chunk_chars: int = 0) -> list[bytes]:
+    """The SSE events of a streamed reply, one ``bytes`` per event: the text word by word, or in
+    pieces of ``chunk_chars`` characters."""
 
     def chunk(choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> bytes:
         data: dict[str, Any] = {
@@ -81,7 +82,12 @@ def sse_frames(model: str, reply: Reply, include_usage: bool) -> list[bytes]:
         return [{"index": 0, "delta": content, "logprobs": None, "finish_reason": finish_reason}]
 
     frames = [b": upstream keep-alive\n\n" + chunk(delta({"role": "assistant", "content": ""}))]
-    frames += [chunk(delta({"content": piece})) for piece in re.findall(r"\s*\S+\s*", reply.text)]
+    pieces = (
+        [reply.text[i : i + chunk_chars] for i in range(0, len(reply.text), chunk_chars)]
+        if chunk_chars
+        else re.findall(r"\s*\S+\s*", reply.text)
+    )
+    frames += [chunk(delta({"content": piece})) for piece in pieces]
     for index, call in enumerate(reply.tool_calls):
         function = call.get("function", {})
         arguments = str(function.get("arguments", ""))

@@ -95,6 +95,7 @@ class OpenAIUpstream:
         self._initial_reply = self._reply = reply or Reply()
         self._stream_delay_s = 0.0
         self._stream_usage = True
+        self._echo_chunk_chars: int | None = None
         self._unfinished_bodies = 0
         app = Starlette(
             routes=[
@@ -167,6 +168,12 @@ class OpenAIUpstream:
         """Pause ``delay_s`` before each streamed chunk (0 turns it off)."""
         with self._lock:
             self._stream_delay_s = delay_s
+
+    def echo(self, chunk_chars: int | None = 0) -> None:
+        """Answer with the text of the request's last message (``None``: stop echoing); streamed in
+        pieces of ``chunk_chars`` characters (0: word by word), so chunk boundaries fall anywhere."""
+        with self._lock:
+            self._echo_chunk_chars = chunk_chars
 
     def stream_usage(self, enabled: bool) -> None:
         """Whether streams honour ``stream_options.include_usage`` (some servers never send usage)."""
@@ -276,10 +283,14 @@ class OpenAIUpstream:
             return early
         with self._lock:
             reply, delay, stream_usage = self._reply, self._stream_delay_s, self._stream_usage
+            echo = self._echo_chunk_chars
+        if echo is not None:
+            reply = replace(reply, text=_last_text(body))
         transport = transport_of(request.scope)
         if body.get("stream"):
             options = body.get("stream_options") or {}
-            frames = sse_frames(body["model"], reply, stream_usage and bool(options.get("include_usage")))
+            frames = sse_frames(body["model"], reply, stream_usage and bool(options.get("include_usage")),
+                                chunk_chars=echo or 0)
             if fault is not None and fault.kind == "malformed":
                 frames[0] = b"data: " + MALFORMED_BODY + b"\n\n"
             return StreamingResponse(self._send(frames, fault, transport, delay), media_type="text/event-stream")
@@ -368,6 +379,13 @@ def _prompt(body: Any) -> str:
     if isinstance(messages, list) and messages and isinstance(messages[-1], dict):
         return str(messages[-1].get("content"))
     return ""
+
+
+def _last_text(body: dict[str, Any]) -> str:
+    content = body["messages"][-1].get("content")
+    if isinstance(content, list):
+        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return str(content or "")
 
 
 def _retry_after(value: float | str) -> str:
