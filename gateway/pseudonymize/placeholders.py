@@ -84,13 +84,14 @@ class Vault:
     def placeholder(self, entity_type: str, value: str) -> str:
         """``<TYPE_NNNNNN>`` for ``value``: the same for the same value, never another value's."""
         folded = (entity_type, _fold(value))
-        name = self._by_value.get(folded)
-        if name is None:
-            number = self._key.number(self._scope, entity_type, value)
-            while (name := f"{entity_type}_{number}") in self._values:
-                number = 100_000 + (number - 99_999) % _SPAN
-            self._values[name] = value
-            self._by_value[folded] = name
+        known = self._by_value.get(folded)
+        if known is not None:
+            return f"<{known}>"
+        number = self._key.number(self._scope, entity_type, value)
+        while (name := f"{entity_type}_{number}") in self._values:
+            number = 100_000 + (number - 99_999) % _SPAN
+        self._values[name] = value
+        self._by_value[folded] = name
         return f"<{name}>"
 
     def label_of(self, text: str) -> str | None:

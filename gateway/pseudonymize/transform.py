@@ -59,15 +59,16 @@ def pseudonymize(
     for piece in strings:
         by_text[piece.text].append(piece)
     for found in _non_overlapping(d for d in detections if d.entity_type in entity_types):
-        piece = _piece_holding(by_text.get(found.text_index, ()), found)
-        if piece is not None:
-            value = piece.value[found.start - piece.offset : found.end - piece.offset]
+        holder = _piece_holding(by_text.get(found.text_index, ()), found)
+        if holder is not None:
+            value = holder.value[found.start - holder.offset : found.end - holder.offset]
             if len(value.strip()) >= MIN_VALUE_CHARS:
                 vault.placeholder(found.entity_type, value)
     # Every occurrence of a value found once is replaced, wherever the detector missed it.
     edits: dict[tuple[Path, bool, str], list[tuple[int, int, str]]] = defaultdict(list)
     pattern = vault.pattern()
     for piece in strings if pattern is not None else ():
+        assert pattern is not None
         for match in pattern.finditer(piece.value):
             label = vault.label_of(match.group(0))
             if label is not None:

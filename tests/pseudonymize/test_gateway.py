@@ -11,22 +11,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import openai
 import orjson
 import pytest
 
-from gateway.app import create_app
-from gateway.classify import PresidioClassifier
-from gateway.classify.engine import DetectionEngine
-from gateway.config import Config
-from tests.upstreams.loopback import LoopbackServer
-from tests.upstreams.openai_server import OpenAIUpstream
+from tests.upstreams.gateway_between import RunningGateway, gateway_between
 
-KEY_ENV = "PSEUDO_TEST_KEY"
-UPSTREAM_KEY = "sk-pseudo"
 NAME, EMAIL, CARD = "Margarethe Vollenweider", "margarethe.vollenweider@example.org", "4539 1488 0343 6467"
 PROMPT = f"Please draft a short reply to {NAME} ({EMAIL}) about the fee on her account."
 
@@ -44,21 +36,21 @@ targets:
     kind: openai_compatible
     api_base: {external}
     model: strong-model
-    api_key_env: PSEUDO_TEST_KEY
+    api_key_env: LOOPBACK_UPSTREAM_KEY
     residency: external
     max_level: internal
   strong-litellm:
     kind: litellm
     model: openai/strong-model
     api_base: {external}
-    api_key_env: PSEUDO_TEST_KEY
+    api_key_env: LOOPBACK_UPSTREAM_KEY
     residency: external
     max_level: internal
   onprem:
     kind: openai_compatible
     api_base: {onprem}
     model: onprem-model
-    api_key_env: PSEUDO_TEST_KEY
+    api_key_env: LOOPBACK_UPSTREAM_KEY
     residency: on_prem
 models:
   bank-premium: {{tier: premium}}
@@ -82,49 +74,20 @@ routes:
 """
 
 
-class Gateway:
-    def __init__(self, url: str, key: str, external: OpenAIUpstream, onprem: OpenAIUpstream) -> None:
-        self.url, self.key, self.external, self.onprem = url, key, external, onprem
-        self.http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
-
-    def chat(self, body: dict[str, Any]) -> httpx.Response:
-        return self.http.post("/v1/chat/completions", content=orjson.dumps(body))
-
-    def external_saw(self, *values: str) -> list[str]:
-        seen = b"".join(orjson.dumps(r.body) for r in self.external.requests).decode()
-        return [v for v in values if v in seen or v.lower() in seen.lower()]
+def _external_saw(gateway: RunningGateway, *values: str) -> list[str]:
+    seen = gateway.external_received().lower()
+    return [v for v in values if v.lower() in seen]
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    tmp = tmp_path_factory.mktemp("pseudonymise")
-    external = OpenAIUpstream(api_key=UPSTREAM_KEY).start()
-    onprem = OpenAIUpstream(api_key=UPSTREAM_KEY).start()
-    mp = pytest.MonkeyPatch()
-    mp.setenv(KEY_ENV, UPSTREAM_KEY)
-    mp.setenv("GATEWAY_PSEUDONYM_SECRET", "p" * 40)
-    policy = tmp / "policy.yaml"
-    policy.write_text(POLICY.format(external=external.base_url, onprem=onprem.base_url))
-    config = Config(policy=str(policy), database_url=f"sqlite:///{tmp}/gw.db", var_dir=str(tmp), policy_watch_s=0)
-    classifier = PresidioClassifier(engine=DetectionEngine(), timeout_s=30)
-    app = create_app(config, classifier=classifier)
-    server = LoopbackServer(app, lifespan="on", start_timeout_s=120)
-    server.start()
-    _, key = app.state.gateway.keys.create("advisers", ["user"])
-    gw = Gateway(server.url, key, external, onprem)
-    try:
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
+    with gateway_between(tmp_path_factory.mktemp("pseudonymise"), POLICY, team="advisers",
+                         env={"GATEWAY_PSEUDONYM_SECRET": "p" * 40}) as gw:  # fmt: skip
         yield gw
-    finally:
-        gw.http.close()
-        server.stop()
-        classifier.close()
-        external.stop()
-        onprem.stop()
-        mp.undo()
 
 
 @pytest.fixture(autouse=True)
-def _fresh(gateway: Gateway) -> None:
+def _fresh(gateway: RunningGateway) -> None:
     for upstream in (gateway.external, gateway.onprem):
         upstream.reset()
         upstream.echo(3)
@@ -142,21 +105,21 @@ def _sse_text(response: httpx.Response) -> str:
 @pytest.mark.parametrize("model", ["bank-premium", "bank-lite"])
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
 def test_a_confidential_request_goes_out_pseudonymised_and_comes_back_whole(
-    gateway: Gateway, model: str, stream: bool
+    gateway: RunningGateway, model: str, stream: bool
 ) -> None:
     response = gateway.chat({"model": model, "stream": stream, "messages": [{"role": "user", "content": PROMPT}]})
     assert response.status_code == 200, response.text
     assert response.headers["x-gateway-residency"] == "external"
     assert response.headers["x-gateway-level"] == "confidential"
     assert response.headers["x-gateway-transform"] == "pseudonymize; EMAIL_ADDRESS=1, PERSON=1"
-    assert gateway.external_saw(NAME, "Vollenweider", EMAIL) == []
+    assert _external_saw(gateway, NAME, "Vollenweider", EMAIL) == []
     sent = gateway.external.chat_requests[-1].body["messages"][-1]["content"]
     assert re.search(r"<PERSON_\d{6}>", sent) and re.search(r"<EMAIL_ADDRESS_\d{6}>", sent)
     answer = _sse_text(response) if stream else response.json()["choices"][0]["message"]["content"]
     assert answer == PROMPT
 
 
-def test_a_restricted_value_never_leaves_even_pseudonymised(gateway: Gateway) -> None:
+def test_a_restricted_value_never_leaves_even_pseudonymised(gateway: RunningGateway) -> None:
     prompt = f"{PROMPT} Her card {CARD} was declined."
     kept = gateway.chat({"model": "bank-lite", "messages": [{"role": "user", "content": prompt}]})
     assert kept.status_code == 200 and kept.headers["x-gateway-residency"] == "on_prem"
@@ -166,7 +129,7 @@ def test_a_restricted_value_never_leaves_even_pseudonymised(gateway: Gateway) ->
     assert gateway.external.chat_requests == []
 
 
-def test_tool_definitions_and_tool_call_arguments_round_trip(gateway: Gateway) -> None:
+def test_tool_definitions_and_tool_call_arguments_round_trip(gateway: RunningGateway) -> None:
     body = {
         "model": "bank-premium",
         "messages": [
@@ -180,7 +143,7 @@ def test_tool_definitions_and_tool_call_arguments_round_trip(gateway: Gateway) -
     }  # fmt: skip
     gateway.external.echo(None)
     first = gateway.chat(body)
-    assert first.status_code == 200 and gateway.external_saw(NAME, EMAIL) == []
+    assert first.status_code == 200 and _external_saw(gateway, NAME, EMAIL) == []
     received = gateway.external.chat_requests[-1].body
     person = re.search(r"<PERSON_\d{6}>", received["tools"][0]["function"]["description"]).group(0)
     assert json.loads(received["messages"][1]["tool_calls"][0]["function"]["arguments"])["to"] == person
@@ -200,7 +163,7 @@ def test_tool_definitions_and_tool_call_arguments_round_trip(gateway: Gateway) -
         assert json.loads(got) == {"to": NAME, "note": f"Dear {NAME}"}
 
 
-def test_a_conversation_keeps_its_placeholders_turn_after_turn(gateway: Gateway) -> None:
+def test_a_conversation_keeps_its_placeholders_turn_after_turn(gateway: RunningGateway) -> None:
     history: list[dict[str, str]] = []
     placeholders = set()
     for turn in range(5):
@@ -211,10 +174,10 @@ def test_a_conversation_keeps_its_placeholders_turn_after_turn(gateway: Gateway)
         sent = orjson.dumps(gateway.external.chat_requests[-1].body).decode()
         placeholders |= set(re.findall(r"<(?:PERSON|EMAIL_ADDRESS)_\d{6}>", sent))
     assert len(placeholders) == 2  # one for the name, one for the address, in all five turns
-    assert gateway.external_saw(NAME, EMAIL) == []
+    assert _external_saw(gateway, NAME, EMAIL) == []
 
 
-def test_the_openai_client_sees_the_original_names_and_the_headers(gateway: Gateway) -> None:
+def test_the_openai_client_sees_the_original_names_and_the_headers(gateway: RunningGateway) -> None:
     client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=gateway.key, max_retries=0)
     raw = client.chat.completions.with_raw_response.create(
         model="bank-premium", messages=[{"role": "user", "content": PROMPT}]
@@ -225,4 +188,4 @@ def test_the_openai_client_sees_the_original_names_and_the_headers(gateway: Gate
         model="bank-premium", messages=[{"role": "user", "content": PROMPT}], stream=True
     )
     assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices) == PROMPT
-    assert gateway.external_saw(NAME, EMAIL) == []
+    assert _external_saw(gateway, NAME, EMAIL) == []

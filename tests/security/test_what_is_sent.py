@@ -26,16 +26,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.app import create_app
-from gateway.classify import PresidioClassifier
 from gateway.classify.engine import DetectionEngine
-from gateway.config import Config
-from tests.upstreams.loopback import LoopbackServer
-from tests.upstreams.openai_server import OpenAIUpstream
+from tests.upstreams.gateway_between import RunningGateway, gateway_between
 
 CARD = "4539 1488 0343 6467"
 TRACES = ("4539148803436467", "4539 1488 0343 6467", "0343 6467", "03436467")
-UPSTREAM_KEY = "sk-what-is-sent"
 
 POLICY = """
 version: 1
@@ -50,20 +45,20 @@ targets:
     kind: openai_compatible
     api_base: {onprem}
     model: m-onprem
-    api_key_env: WHAT_IS_SENT_KEY
+    api_key_env: LOOPBACK_UPSTREAM_KEY
     residency: on_prem
   ext-compat:
     kind: openai_compatible
     api_base: {external}
     model: m-external
-    api_key_env: WHAT_IS_SENT_KEY
+    api_key_env: LOOPBACK_UPSTREAM_KEY
     residency: external
     max_level: internal
   ext-litellm:
     kind: litellm
     model: openai/gpt-4o-mini
     api_base: {external}
-    api_key_env: WHAT_IS_SENT_KEY
+    api_key_env: LOOPBACK_UPSTREAM_KEY
     residency: external
     max_level: internal
 models:
@@ -136,53 +131,27 @@ PROBES: dict[str, dict[str, Any]] = {
 }
 
 
-class Gateway:
-    def __init__(self, url: str, key: str, external: OpenAIUpstream, onprem: OpenAIUpstream) -> None:
-        self.url, self.key, self.external, self.onprem = url, key, external, onprem
-        self.client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
-
-    def send(self, body: Any, model: str, stream: bool) -> httpx.Response:
-        payload = {**body, "model": model, "stream": stream} if isinstance(body, dict) else body
-        return self.client.post("/v1/chat/completions", content=orjson.dumps(payload))
-
-    def leaked(self) -> list[str]:
-        """What of the card the external upstream received, in any request it got."""
-        seen = b"".join(orjson.dumps(r.body) + orjson.dumps(r.headers) for r in self.external.requests)
-        seen_digits = "".join(ch for ch in seen.decode("utf-8", "replace") if ch.isdigit())
-        return [t for t in TRACES if t.encode() in seen] + (["digits"] if TRACES[0] in seen_digits else [])
-
-
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory, detection_engine: DetectionEngine) -> Iterator[Gateway]:
-    tmp = tmp_path_factory.mktemp("what-is-sent")
-    external = OpenAIUpstream(api_key=UPSTREAM_KEY).start()
-    onprem = OpenAIUpstream(api_key=UPSTREAM_KEY).start()
-    mp = pytest.MonkeyPatch()
-    mp.setenv("WHAT_IS_SENT_KEY", UPSTREAM_KEY)
-    policy = tmp / "policy.yaml"
-    policy.write_text(POLICY.format(external=external.base_url, onprem=onprem.base_url))
-    config = Config(policy=str(policy), database_url=f"sqlite:///{tmp}/gw.db", var_dir=str(tmp), policy_watch_s=0)
-    classifier = PresidioClassifier(engine=detection_engine, timeout_s=30)
-    app = create_app(config, classifier=classifier)
-    server = LoopbackServer(app, lifespan="on", start_timeout_s=120)  # start-up loads litellm
-    server.start()
-    _, key = app.state.gateway.keys.create("probe", ["user"])
-    gw = Gateway(server.url, key, external, onprem)
-    try:
+def gateway(tmp_path_factory: pytest.TempPathFactory, detection_engine: DetectionEngine) -> Iterator[RunningGateway]:
+    with gateway_between(tmp_path_factory.mktemp("what-is-sent"), POLICY, engine=detection_engine) as gw:
         yield gw
-    finally:
-        gw.client.close()
-        server.stop()
-        classifier.close()
-        external.stop()
-        onprem.stop()
-        mp.undo()
 
 
-def _check(gw: Gateway, response: httpx.Response) -> str:
+def _send(gw: RunningGateway, body: Any, model: str, stream: bool) -> httpx.Response:
+    return gw.chat({**body, "model": model, "stream": stream})
+
+
+def _leaked(gw: RunningGateway) -> list[str]:
+    """What of the card the external upstream received, in any request it got."""
+    seen = gw.external_received()
+    digits = "".join(ch for ch in seen if ch.isdigit())
+    return [t for t in TRACES if t in seen] + (["digits"] if TRACES[0] in digits else [])
+
+
+def _check(gw: RunningGateway, response: httpx.Response) -> str:
     """The request was refused, kept on-prem, or sent out without the card; which one."""
     assert response.status_code < 500, response.text
-    assert not gw.leaked(), f"the external upstream received the card: {gw.leaked()}"
+    assert not _leaked(gw), f"the external upstream received the card: {_leaked(gw)}"
     if response.status_code == 400:
         assert not any(t in response.text for t in TRACES), "the error repeats the request's content"
         return "refused"
@@ -195,10 +164,10 @@ def _check(gw: Gateway, response: httpx.Response) -> str:
 @pytest.mark.parametrize("model", ["compat", "lite"])
 @pytest.mark.parametrize("probe", sorted(PROBES))
 def test_a_card_in_any_field_never_reaches_the_external_upstream(
-    gateway: Gateway, probe: str, model: str, stream: bool
+    gateway: RunningGateway, probe: str, model: str, stream: bool
 ) -> None:
     gateway.external.reset()
-    response = gateway.send(copy.deepcopy(PROBES[probe]), model, stream)
+    response = _send(gateway, copy.deepcopy(PROBES[probe]), model, stream)
     outcome = _check(gateway, response)
     if outcome == "external" or outcome.startswith("on_prem"):
         assert response.headers["x-gateway-level"] in ("restricted", "internal")
@@ -208,12 +177,12 @@ def test_a_card_in_any_field_never_reaches_the_external_upstream(
         assert response.headers["x-gateway-level"] == "restricted"
 
 
-def test_a_clean_request_with_every_field_goes_out(gateway: Gateway) -> None:
+def test_a_clean_request_with_every_field_goes_out(gateway: RunningGateway) -> None:
     """The control: the same fields without the card go to the external target, sent as given."""
     gateway.external.reset()
     body = {**_base(), "stop": ["END"], "user": "u-1", "logit_bias": {"50256": -5}, "seed": 7, "tools": [TOOL],
             "tool_choice": "auto", "response_format": {"type": "json_object"}}
-    response = gateway.send(body, "compat", False)
+    response = _send(gateway, body, "compat", False)
     assert response.status_code == 200 and response.headers["x-gateway-residency"] == "external"
     sent = gateway.external.chat_requests[-1].body
     for name in ("stop", "user", "logit_bias", "seed", "tools", "tool_choice", "response_format"):
@@ -299,7 +268,7 @@ def _plant(body: dict[str, Any], choice: int, how: int) -> None:
         container.append(CARD)
 
 
-def test_a_card_at_a_random_place_of_a_random_request_never_leaves(gateway: Gateway) -> None:
+def test_a_card_at_a_random_place_of_a_random_request_never_leaves(gateway: RunningGateway) -> None:
     """2,000 random requests, each with the card planted at a random place; every kind of outcome occurs."""
     outcomes: Counter[str] = Counter()
 
@@ -310,7 +279,7 @@ def test_a_card_at_a_random_place_of_a_random_request_never_leaves(gateway: Gate
     def planted(body: dict[str, Any], choice: int, how: int, model: str, stream: bool) -> None:
         _plant(body, choice, how)
         gateway.external.reset()
-        outcomes[_check(gateway, gateway.send(body, model, stream))] += 1
+        outcomes[_check(gateway, _send(gateway, body, model, stream))] += 1
 
     planted()
     print(f"outcomes of {outcomes.total()} planted requests: {dict(outcomes)}")
@@ -319,9 +288,9 @@ def test_a_card_at_a_random_place_of_a_random_request_never_leaves(gateway: Gate
     assert outcomes["external"] >= 10 and outcomes["on_prem"] >= 500 and outcomes["refused"] >= 100, outcomes
 
 
-def test_an_unknown_key_is_named_by_its_position_never_its_text(gateway: Gateway) -> None:
+def test_an_unknown_key_is_named_by_its_position_never_its_text(gateway: RunningGateway) -> None:
     body = {"messages": [{"role": "user", "content": "hi", f"Jane Doe {CARD}": 1}]}
-    response = gateway.send(body, "compat", False)
+    response = _send(gateway, body, "compat", False)
     error = response.json()["error"]
     assert response.status_code == 400 and error["type"] == "invalid_request_error"
     assert error["message"].startswith("Unknown field 'messages.0.<key 2>'") and error["param"] == "messages.0.<key 2>"
