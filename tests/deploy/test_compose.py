@@ -75,7 +75,7 @@ def test_compose_loads_it_and_needs_the_secrets_from_the_environment(model: dict
 def test_compose_refuses_broken_references(tmp_path: Path) -> None:
     shutil.copytree(DEPLOY / "compose", tmp_path / "compose")
     text = (DEPLOY / "compose.yaml").read_text()
-    for broken in (text.replace("      haproxy: {condition: service_started}", "      nginx: {condition: x}"),
+    for broken in (text.replace("  haproxy: {condition: service_started}", "  lb: {condition: service_started}"),
                    text.replace("networks: [data]\n    healthcheck:\n      test: [\"CMD\", \"redis-cli\"",
                                 "networks: [cache]\n    healthcheck:\n      test: [\"CMD\", \"redis-cli\""),
                    text.replace("    secrets: [monitor_key]", "    secrets: [scrape_key]")):
