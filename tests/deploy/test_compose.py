@@ -73,13 +73,14 @@ def test_compose_loads_it_and_needs_the_secrets_from_the_environment(model: dict
     assert "required variable" in missing.stderr and any(name in missing.stderr for name in SECRETS)
 
 
-def test_compose_refuses_broken_references(tmp_path: Path) -> None:
+def test_compose_refuses_broken_references_and_unknown_fields(tmp_path: Path) -> None:
     shutil.copytree(DEPLOY / "compose", tmp_path / "compose")
     text = (DEPLOY / "compose.yaml").read_text()
     for broken in (text.replace("  haproxy: {condition: service_started}", "  lb: {condition: service_started}"),
                    text.replace("networks: [data]\n    healthcheck:\n      test: [\"CMD\", \"redis-cli\"",
                                 "networks: [cache]\n    healthcheck:\n      test: [\"CMD\", \"redis-cli\""),
-                   text.replace("    secrets: [monitor_key]", "    secrets: [scrape_key]")):
+                   text.replace("    secrets: [monitor_key]", "    secrets: [scrape_key]"),
+                   text.replace("    ipc: host\n", "    ipc: host\n    gpus_please: all\n")):  # the schema
         assert broken != text
         (tmp_path / "compose.yaml").write_text(broken)
         assert _config(tmp_path / "compose.yaml").returncode != 0
