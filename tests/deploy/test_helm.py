@@ -13,6 +13,7 @@ configured upstreams and nothing else.
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -244,3 +245,25 @@ def test_checkov_finds_nothing_and_every_skip_says_why(tmp_path: Path) -> None:
         assert len(check["check_result"].get("suppress_comment") or "") > 40, check["check_id"]
     passed = {c["check_id"] for r in reports for c in r["results"]["passed_checks"]}
     assert {"CKV_K8S_43", "CKV_K8S_15", "CKV_K8S_22", "CKV_K8S_40", "CKV_K8S_38"} <= passed  # digest, pull, ro fs, uid
+
+
+def test_the_readme_install_command_renders() -> None:
+    root = CHART.parents[2]
+    readme = (root / "README.md").read_text().replace("\\\n", " ")
+    (command,) = [line.strip() for line in readme.splitlines() if line.strip().startswith("helm install ")]
+    words = shlex.split(command)
+    assert words[:4] == ["helm", "install", "vaultroute", "deploy/helm/vaultroute"]
+    stand_ins = {"my-values.yaml": str(Path(__file__).parent / "data" / "values-readme.yaml"),
+                 "policy.content=policies/bank.yaml": f"policy.content={root / 'policies' / 'default.yaml'}"}
+    result = run("helm", "template", *[stand_ins.get(w, w) for w in words[2:]])
+    assert result.returncode == 0, result.stderr
+    kinds = by_kind([doc for doc in yaml.safe_load_all(result.stdout) if doc])
+    (deployment,) = kinds["Deployment"]
+    assert deployment["metadata"]["name"] == "vaultroute"  # the README's `kubectl exec deploy/vaultroute`
+    assert deployment["metadata"]["namespace"] == "llm-gateway"
+    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "vaultroute-database"
+    policy = [m for m in kinds["ConfigMap"] if m["metadata"]["name"] == "vaultroute-policy"]
+    assert "name: default-bank-policy" in policy[0]["data"]["policy.yaml"]
+    for manifest in kinds["Deployment"] + kinds["NetworkPolicy"]:
+        kubernetes_validate.validate(manifest, KUBERNETES_VERSIONS[-1], strict=True)
