@@ -28,11 +28,13 @@ class Case:
     hides: tuple[str, ...] = ()
 
 
+def _write_files(tmp: Path) -> None:
+    (tmp / "broken.yaml").write_text("version: 1\nname: x\nlevels: [public]\ntargets: {}\nroutes: nope\n")
+    (tmp / "gateway.yaml").write_text("host: 0.0.0.0\nworkers: many\n")
+
+
 def _cases(tmp: Path) -> dict[str, Case]:
-    broken_policy = tmp / "broken.yaml"
-    broken_policy.write_text("version: 1\nname: x\nlevels: [public]\ntargets: {}\nroutes: nope\n")
-    bad_config = tmp / "gateway.yaml"
-    bad_config.write_text("host: 0.0.0.0\nworkers: many\n")
+    broken_policy, bad_config = tmp / "broken.yaml", tmp / "gateway.yaml"
     return {
         "cache key not base64": Case({"GATEWAY_CACHE_SECRET": GOOD_SECRET, "GATEWAY_CACHE_KEY": "not base64!"}, (),
                                      1, ("GATEWAY_CACHE_KEY", "base64"), ("not base64!",)),
@@ -52,6 +54,7 @@ def _cases(tmp: Path) -> dict[str, Case]:
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Case, int, str, str]]:
     tmp = tmp_path_factory.mktemp("startup")
+    _write_files(tmp)
     base = {k: v for k, v in os.environ.items()
             if not k.startswith(("GATEWAY_", "DATABASE_URL", "REDIS_URL"))}
     base |= {"GATEWAY_POLICY": str(POLICY), "DATABASE_URL": f"sqlite:///{tmp}/gateway.db", "GATEWAY_PORT": "0"}
