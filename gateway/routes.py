@@ -52,6 +52,17 @@ async def _principal(request: Request, gateway: State) -> Principal:
 Caller = Annotated[Principal, Depends(principal)]
 
 
+async def probe_caller(request: Request, gateway: State) -> Principal | None:
+    """Platform probes send no key: no ``Authorization`` header is an anonymous probe
+    (``None``, status only); a key that is sent is checked like anywhere else."""
+    if "authorization" not in request.headers:
+        return None
+    return await principal(request, gateway)
+
+
+ProbeCaller = Annotated[Principal | None, Depends(probe_caller)]
+
+
 def require(*roles: str) -> Any:
     async def check(caller: Caller) -> Principal:
         if not caller.has_role(*roles):
@@ -89,7 +100,7 @@ async def healthz() -> Response:
 
 
 @router.get("/readyz")
-async def readyz(gateway: State, caller: Caller) -> Response:
+async def readyz(gateway: State, caller: ProbeCaller) -> Response:
     targets = await gateway.targets.readiness()
     database = await asyncio.to_thread(gateway.db.ping)
     policy = gateway.policy.current.policy
@@ -109,7 +120,9 @@ async def readyz(gateway: State, caller: Caller) -> Response:
         "cache": cache,
         "policy_version": gateway.policy.current.version,
     }
-    if not caller.has_role("monitor"):  # target names and reasons are for operators
+    if caller is None:  # a probe: the status only
+        body = {"status": body["status"]}
+    elif not caller.has_role("monitor"):  # target names and reasons are for operators
         body = {"status": body["status"], "policy_version": body["policy_version"]}
     return ORJSONResponse(body, status_code=200 if ready else 503)
 

@@ -42,12 +42,12 @@ def _serve(args: argparse.Namespace) -> int:
         "dev_key": True if args.dev_key else None,
     }
     config = config_from(args, **overrides)
-    from gateway.policy.loader import PolicyError, load_file
+    from gateway.cli.preflight import StartupError, preflight
 
     try:
-        load_file(config.policy)
-    except PolicyError as exc:
-        print(exc, file=sys.stderr)
+        preflight(config, os.environ)  # one line and exit 1, before any worker or model starts
+    except StartupError as exc:
+        print(f"gateway serve: {exc}", file=sys.stderr)
         return 1
     configure_logging(config.telemetry.log_level)  # JSON lines; see gateway/logs.py for what is withheld
     if config.dev_key:

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import signal
 import threading
 from collections.abc import Awaitable, Callable
@@ -150,10 +151,19 @@ class PolicyHolder:
     async def watch(self, interval_s: float = 2.0) -> None:
         """Poll the file every ``interval_s`` seconds and reload when its content changes.
 
-        Runs until cancelled. The file's modification time and size are
-        checked first; the content hash decides, so touching the file, or
-        writing back the same text, changes nothing, and a broken file is
-        reported once, not at every poll.
+        Runs until cancelled. The file's identity is checked first (where
+        its symlinks lead, its inode, modification time and size); the
+        content hash decides, so touching the file, or writing back the same
+        text, changes nothing, and a broken file is reported once, not at
+        every poll.
+
+        A Kubernetes ConfigMap volume is updated by a symlink swap: kubelet
+        writes the new files into a fresh timestamped directory and renames
+        the ``..data`` link to point at it, while ``policy.yaml`` stays a link
+        to ``..data/policy.yaml``. The link target and the inode change even
+        when the size and the modification time happen to match, so the swap
+        is seen. (A ``subPath`` mount is never updated by kubelet: mount the
+        ConfigMap as a directory.)
         """
         seen = self._stat()
         while True:
@@ -220,8 +230,8 @@ class PolicyHolder:
         self.last_error = None
         self.last_error_at = None
 
-    def _stat(self) -> tuple[int, int] | None:
+    def _stat(self) -> tuple[str, int, int, int, int] | None:
         with contextlib.suppress(OSError):
-            stat = self.path.stat()
-            return stat.st_mtime_ns, stat.st_size
+            stat = self.path.stat()  # follows the links: the file they lead to now
+            return os.path.realpath(self.path), stat.st_ino, stat.st_mtime_ns, stat.st_size, stat.st_ctime_ns
         return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -141,6 +142,48 @@ async def test_watch_reloads_when_the_file_changes(path: Path) -> None:
         path.write_text("version: [broken\n")
         await until(lambda: holder.last_error is not None)
         assert holder.current.policy.name == "second"
+    finally:
+        watcher.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await watcher
+
+
+def _kubelet_write(volume: Path, stamp: str, text: str, *, mtime_ns: int | None = None) -> None:
+    """What kubelet's atomic writer does to a ConfigMap volume: the files go into a new
+    timestamped directory, then ``..data`` is repointed at it by a rename, and the old one goes."""
+    fresh = volume / f"..{stamp}"
+    fresh.mkdir()
+    (fresh / "policy.yaml").write_text(text)
+    if mtime_ns is not None:
+        os.utime(fresh / "policy.yaml", ns=(mtime_ns, mtime_ns))
+    data = volume / "..data"
+    previous = os.readlink(data) if data.is_symlink() else None
+    (volume / "..data_tmp").symlink_to(fresh.name)
+    os.rename(volume / "..data_tmp", data)
+    if not (volume / "policy.yaml").is_symlink():
+        (volume / "policy.yaml").symlink_to("..data/policy.yaml")
+    if previous is not None:
+        shutil.rmtree(volume / previous)
+
+
+async def test_watch_sees_a_configmap_symlink_swap(tmp_path: Path) -> None:
+    volume = tmp_path / "policy-volume"
+    volume.mkdir()
+    _kubelet_write(volume, "2026_01_01_00_00_00.000000001", V1)
+    path = volume / "policy.yaml"
+    holder = PolicyHolder(path)
+    before = path.stat()
+    same_size = policy_text(name="same-length")  # as long as "test-policy": only the content differs
+    assert len(same_size) == len(V1)
+    watcher = asyncio.create_task(holder.watch(0.01))
+    try:
+        await asyncio.sleep(0.05)
+        _kubelet_write(volume, "2026_01_01_00_01_00.000000002", same_size, mtime_ns=before.st_mtime_ns)
+        assert (path.stat().st_size, path.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+        await until(lambda: holder.current.policy.name == "same-length")
+        _kubelet_write(volume, "2026_01_01_00_02_00.000000003", V2)
+        await until(lambda: holder.current.policy.name == "second")
+        assert holder.last_error is None
     finally:
         watcher.cancel()
         with pytest.raises(asyncio.CancelledError):

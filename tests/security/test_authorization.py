@@ -38,7 +38,10 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/reports"): ANY_KEY,
     ("GET", "/reports/static/{name}"): ANY_KEY,
 }
-NO_KEY_NEEDED = {("GET", "/healthz"), ("GET", "/reports"), ("GET", "/reports/static/{name}")}
+# Answered without an Authorization header: probes (a platform's probes send no key) and the page shell.
+NO_KEY_NEEDED = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/reports"), ("GET", "/reports/static/{name}")}
+# Of those, the ones that check a key when one is sent (and refuse a bad one, like every other route).
+KEY_CHECKED_IF_SENT = {("GET", "/readyz")}
 CHAT = {"model": "bank-standard", "messages": [{"role": "user", "content": "Hello"}]}
 
 
@@ -89,7 +92,7 @@ async def test_each_role_reaches_exactly_its_endpoints(app: Any, role: str) -> N
 
 
 @pytest.mark.parametrize("credential", ["none", "unknown", "revoked", "malformed"])
-async def test_without_a_valid_key_only_healthz_answers(app: Any, credential: str) -> None:
+async def test_without_a_valid_key_only_probes_and_the_page_shell_answer(app: Any, credential: str) -> None:
     keys = app.state.gateway.keys
     key_id, key = keys.create("team-a", list(ROLES))
     presented: str | None = {"none": None, "unknown": "vr-" + "x" * 43, "revoked": key, "malformed": "%%%"}[credential]
@@ -99,7 +102,7 @@ async def test_without_a_valid_key_only_healthz_answers(app: Any, credential: st
     async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
         for method, path in sorted(_routes(app)):
             response = await _call(client, method, path, presented)
-            if (method, path) in NO_KEY_NEEDED:
+            if (method, path) in NO_KEY_NEEDED and (presented is None or (method, path) not in KEY_CHECKED_IF_SENT):
                 assert response.status_code in (200, 404), (method, path)  # 404: no such asset
                 continue
             assert response.status_code == 401, (method, path, credential)
@@ -128,6 +131,18 @@ async def test_readiness_details_are_for_operators(app: Any) -> None:
         detailed = (await client.get("/readyz", headers={"Authorization": f"Bearer {monitor}"})).json()
     assert set(plain) == {"status", "policy_version"}
     assert {"targets", "database"} <= set(detailed)
+
+
+async def test_a_probe_without_a_key_gets_the_status_only(app: Any) -> None:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        ready = await client.get("/readyz")
+        live = await client.get("/healthz")
+        app.state.gateway.ready = False  # as during start-up or shutdown
+        not_ready = await client.get("/readyz")
+    assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+    assert (live.status_code, live.json()) == (200, {"status": "ok"})
+    assert (not_ready.status_code, not_ready.json()) == (503, {"status": "not_ready"})
 
 
 async def test_every_response_carries_a_request_id(app: Any) -> None:
