@@ -23,7 +23,7 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace.export import SpanExporter
 from redis.asyncio import Redis
 
-from gateway.audit import AuditStore, AuditWriter
+from gateway.audit import AuditSpool, AuditStore, AuditWriter
 from gateway.budget import BudgetKeeper
 from gateway.cache import AnswerCache, ResponseCache
 from gateway.classify.base import Classifier
@@ -150,7 +150,7 @@ async def _build(
     await asyncio.to_thread(db.create_schema)
     ledger = LedgerWriter(db, spool=LedgerSpool(Path(config.var_dir) / "ledger-spool"))
     ledger.start()
-    audit = AuditWriter(AuditStore(db.engine))
+    audit = AuditWriter(AuditStore(db.engine), spool=AuditSpool(Path(config.var_dir) / "audit-spool"))
     await asyncio.to_thread(audit.store.create_schema)
     audit.start()
     targets = TargetPool(adapter_factory or build_adapter(config.model_cache))
