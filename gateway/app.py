@@ -22,6 +22,9 @@ from pathlib import Path
 from fastapi import FastAPI
 from opentelemetry.sdk.trace.export import SpanExporter
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from gateway.audit import AuditSpool, AuditStore, AuditWriter
 from gateway.budget import BudgetKeeper
@@ -239,8 +242,12 @@ def _redis(config: Config) -> Redis | None:
     degrade the features that use it, never hang a request."""
     if not config.redis_url:
         return None
+    # A pooled connection that died with its server (a restart, a failover) fails once when next used:
+    # one immediate reconnect then, or every stale connection would send its replica to local limits for
+    # ``redis_retry_s`` (tests/scaleout/ restarts Redis under load and counts what one limit admitted).
     return Redis.from_url(
-        config.redis_url, socket_timeout=0.25, socket_connect_timeout=0.25, health_check_interval=5
+        config.redis_url, socket_timeout=0.25, socket_connect_timeout=0.25, health_check_interval=5,
+        retry=Retry(NoBackoff(), 1), retry_on_error=[RedisConnectionError],
     )
 
 

@@ -68,10 +68,17 @@ class PostgresServer:
         self.data = Path(tempfile.mkdtemp(prefix="gw-scale-pg-"))
         self.port = free_port()
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/test"
+        self._as: list[str] = []
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root: run it as an unprivileged account
+            account = next((name for name in ("postgres", "nobody") if _account(name)), None)
+            if account is None or shutil.which("runuser") is None:
+                pytest.fail("running as root: PostgreSQL needs an unprivileged account (postgres) and runuser")
+            shutil.chown(self.data, account)
+            self._as = ["runuser", "-u", account, "--"]
 
     def start(self) -> PostgresServer:
-        subprocess.run([self.initdb, "-D", str(self.data / "db"), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-                       check=True, capture_output=True)
+        subprocess.run([*self._as, self.initdb, "-D", str(self.data / "db"), "-U", "postgres", "--auth=trust",
+                        "-E", "UTF8"], check=True, capture_output=True)
         self._ctl("start")
         subprocess.run([binary("createdb", "apt-get install postgresql"), "-h", "127.0.0.1", "-p", str(self.port),
                         "-U", "postgres", "test"], check=True, capture_output=True)
@@ -89,8 +96,18 @@ class PostgresServer:
     def _ctl(self, *action: str) -> None:
         options = (f"-p {self.port} -h 127.0.0.1 -k {self.data} -c fsync=off -c synchronous_commit=off "
                    "-c full_page_writes=off -c max_connections=200")
-        subprocess.run([self.pg_ctl, "-D", str(self.data / "db"), "-o", options, "-l", str(self.data / "log"), "-w",
-                        "-t", "30", *action], check=True, capture_output=True)
+        subprocess.run([*self._as, self.pg_ctl, "-D", str(self.data / "db"), "-o", options,
+                        "-l", str(self.data / "log"), "-w", "-t", "30", *action], check=True, capture_output=True)
+
+
+def _account(name: str) -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 class RedisServer:
@@ -155,6 +172,7 @@ defaults
     timeout client 60s
     timeout server 30s
     timeout queue 5s
+    timeout check 2s
     retries 3
     option redispatch 1
     retry-on conn-failure
@@ -166,7 +184,7 @@ backend replicas
     balance roundrobin
     option httpchk GET /healthz
     http-check expect status 200
-    default-server inter 300ms fall 1 rise 2
+    default-server inter 500ms fall 2 rise 2
 {servers}
 """
 
@@ -229,6 +247,14 @@ class Replica:
             if time.monotonic() > deadline:
                 pytest.fail(f"replica {self.name} not ready:\n{self.log.read_text()[-3000:]}")
             time.sleep(0.2)
+
+    def warm_up(self, key: str, count: int = 4) -> None:
+        text = "Warm up, card 4111 1111 1111 1111"
+        body = {"model": "bank-standard", "messages": [{"role": "user", "content": text}]}
+        for _ in range(count):
+            response = httpx.post(self.url + "/v1/chat/completions", json=body, timeout=30,
+                                  headers={"authorization": f"Bearer {key}"})
+            assert response.status_code == 200, response.text
 
     def kill(self) -> None:
         """``kill -9``: nothing is flushed, nothing is closed."""
