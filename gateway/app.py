@@ -47,6 +47,7 @@ from gateway.serving import ChatService
 from gateway.targets import AdapterFactory, TargetPool, build_adapter
 from gateway.telemetry import RequestMiddleware, Telemetry
 from gateway.tokens import TokenCounter
+from gateway.workermetrics import METRICS_DIR_ENV
 
 log = logging.getLogger("gateway")
 
@@ -105,6 +106,7 @@ def create_app(
             await state.ledger.close()  # what the database does not take goes to the spool
             if state.audit is not None:
                 await state.audit.close()
+            await state.metrics.close()  # a last snapshot for the other workers' scrapes
             if state.redis is not None:
                 await state.redis.aclose()
             close = getattr(state.chat.classifier, "close", None)
@@ -173,6 +175,8 @@ async def _build(
     if classifier is None:
         classifier = await asyncio.to_thread(_presidio, config, holder)
     metrics = Metrics()
+    if os.environ.get(METRICS_DIR_ENV):  # gateway serve --workers N: one scrape answers for every worker
+        metrics.share(os.environ[METRICS_DIR_ENV])
     telemetry.metrics = metrics
     redis = _redis(config)
     resilience = Resilience(config.resilience, redis=redis, registry=metrics.registry, spooled=lambda: ledger.spooled)
