@@ -4,7 +4,7 @@ Each worker keeps its own metrics (``gateway/metrics.py``: the request path's
 series are plain numbers, updated without a lock). With ``--workers`` above 1,
 ``serve`` gives the workers a directory (``GATEWAY_METRICS_DIR``, emptied at
 start) and each one writes a snapshot of its registry there every
-``interval_s`` (0.2 s: collected on the event loop, written in a thread,
+``interval_s`` (0.5 s: collected on the event loop, written in a thread,
 renamed into place), and holds ``worker-<pid>.lock`` while it lives. The
 worker that answers a scrape merges its live registry with the others'
 snapshots, so the answer is the replica's: counters and histograms summed over
@@ -38,7 +38,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 METRICS_DIR_ENV = "GATEWAY_METRICS_DIR"
-INTERVAL_S = 0.2
+INTERVAL_S = 0.5
 GAUGE_MERGE: dict[str, Callable[[Iterable[float]], float]] = {
     "gateway_circuit_state": max,
     "gateway_target_unavailable": max,

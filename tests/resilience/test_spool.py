@@ -218,3 +218,19 @@ async def test_a_database_call_that_hangs_sends_the_rows_to_the_spool(tmp_path: 
             break
     await writer.close()
     assert _ids(db) == ["g0", "g1", "g2"]
+
+
+def test_an_audit_record_survives_its_journal_line_exactly() -> None:
+    from gateway.audit.record import AttemptFact, AuditRecord
+    from gateway.audit.writer import RecordCodec
+
+    record = AuditRecord(request_id="r1", ts=datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC), key_id="k",
+                         team="t", model="m", level="restricted", policy_version="v", outcome="ok", status_code=200,
+                         entity_types=("CREDIT_CARD", "PERSON"), route="r", target="onprem", residency="on_prem",
+                         attempts=(AttemptFact("ext", "external", "refused_by_invariant"),
+                                   AttemptFact("onprem", "on_prem", "ok", None)))
+    codec = RecordCodec()
+    back = codec.decode(codec.encode(record))
+    assert back == record and back.body(7, "0" * 64, "w") == record.body(7, "0" * 64, "w")  # the same hash
+    with pytest.raises(ValueError):
+        codec.decode(b'["r1", "too short"]')
