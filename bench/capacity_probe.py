@@ -208,3 +208,39 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def writes(url: str, batch: int = 500, batches: int = 10) -> dict[str, float]:
+    """Milliseconds per batch of ``batch`` rows: a ledger insert (with the rollup trigger) and an audit append
+    (which holds the chain's lock for its whole transaction: the one serialised write of all replicas)."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from gateway.audit.record import AttemptFact, AuditRecord
+    from gateway.audit.store import AuditStore
+    from gateway.ledger.store import Database
+
+    db = Database(url)
+    db.create_schema()
+    store = AuditStore(db.engine, writer="probe")
+    store.create_schema()
+    ledger_ms, audit_ms = [], []
+    for b in range(batches):
+        now = datetime.now(UTC)
+        rows = [{"request_id": f"w{b}-{i}", "ts": now, "key_id": "k", "team": f"team-{i % 20}", "model": "m",
+                 "level": "internal", "entity_types": "", "policy_version": "v", "route": "default",
+                 "target": "onprem", "residency": "on_prem", "cost_usd": Decimal("0.000012"), "cache_status": "miss",
+                 "outcome": "ok", "status_code": 200} for i in range(batch)]  # fmt: skip
+        records = [AuditRecord(request_id=r["request_id"], ts=now, key_id="k", team=r["team"], model="m",
+                               level="internal", policy_version="v", outcome="ok", status_code=200, route="default",
+                               target="onprem", residency="on_prem",
+                               attempts=(AttemptFact("onprem", "on_prem", "ok"),)) for r in rows]  # fmt: skip
+        started = time.perf_counter()
+        db.insert_ledger(rows)
+        ledger_ms.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        store.append(records)
+        audit_ms.append((time.perf_counter() - started) * 1000)
+    db.close()
+    return {"batch": batch, "ledger_insert_ms_p50": sorted(ledger_ms)[len(ledger_ms) // 2],
+            "audit_append_ms_p50": sorted(audit_ms)[len(audit_ms) // 2]}
