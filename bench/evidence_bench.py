@@ -63,7 +63,8 @@ def _per_call_us(call: Callable[[int], None], n: int = N) -> float:
 async def main() -> None:
     lines = ["# Evidence journal and worker metrics: cost", "", f"`python -m bench.evidence_bench`, {N:,} calls "
              "a run, median of 5 runs, on the shared development machine (load average "
-             f"{os.getloadavg()[0]:.1f} on 2 cores at the start: figures are inflated accordingly).", "", "| what | µs per call |", "|---|---|"]
+             f"{os.getloadavg()[0]:.1f} on 2 cores at the start: figures are inflated accordingly).", "",
+             "| what | µs per call |", "|---|---|"]
     with tempfile.TemporaryDirectory() as work:
         for name, make, journal in (
             ("ledger row, in memory only", _row, None),
