@@ -20,7 +20,8 @@ def _other_worker(directory: Path, *, alive: bool) -> subprocess.Popen[bytes] | 
     """A second worker process with 5 requests and a queue of 3, which writes its snapshot and then lives
     on (``alive``) or exits."""
     script = f"""
-import asyncio, sys
+import asyncio, os, sys
+from pathlib import Path
 from gateway.metrics import Metrics
 async def main():
     m = Metrics()
@@ -29,7 +30,8 @@ async def main():
     m.gauge("gateway_ledger_pending", "Rows.", [], lambda: {{(): 3.0}})
     m.gauge("gateway_circuit_state", "State.", ["target"], lambda: {{("onprem",): 2.0}})
     m.share({str(directory)!r})
-    await asyncio.sleep(0.5)
+    while not Path({str(directory)!r}, f"worker-{{os.getpid()}}.json").exists():  # its first snapshot
+        await asyncio.sleep(0.05)
     print("ready", flush=True)
     if {alive!r}:
         sys.stdin.read()
