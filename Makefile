@@ -7,7 +7,7 @@ TEST_STAMP := $(VENV)/.installed-test
 MODEL_PACKAGE := var/model-package
 TOOLS := .tools
 
-.PHONY: run test install install-test model deploy-tools browser lint typecheck bench bench-overhead clean
+.PHONY: run test install install-test model deploy-tools browser haproxy lint typecheck bench bench-overhead clean
 
 # Locks (docs/operations.md): requirements.lock is the runtime's whole dependency
 # closure, so nothing is resolved at install time (--no-deps); every file is
@@ -69,7 +69,11 @@ $(TOOLS)/bin/.installed: requirements-tools.lock $(STAMP)
 
 deploy-tools: $(TOOLS)/checkov/.installed $(TOOLS)/bin/.installed
 
-test: model browser install-test deploy-tools
+# Debian's HAProxy for the scale-out fault test (tests/scaleout/) and the compose check, when missing (apt-get).
+haproxy:
+	@.ci/install-haproxy
+
+test: model browser haproxy install-test deploy-tools
 	$(PY) -m ruff check gateway adapters tests bench
 	$(PY) -m pytest
 

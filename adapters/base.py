@@ -53,6 +53,8 @@ class Chunk:
     tool_calls: list[dict[str, Any]] | None = None
     finish_reason: str | None = None
     usage: Usage | None = None
+    response_id: str | None = None  # the upstream's id and model for this answer (the last chunk), for traces
+    response_model: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,8 @@ class Completion:
     finish_reason: str
     usage: Usage
     tool_calls: list[dict[str, Any]] | None = None
+    response_id: str | None = None  # the upstream's id and model for this answer, for traces
+    response_model: str | None = None
 
 
 class Adapter(abc.ABC):

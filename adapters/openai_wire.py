@@ -109,8 +109,12 @@ class StreamAssembler:
         self.final: Chunk | None = None
         """The held-back chunk with ``finish_reason``, once seen."""
         self.usage: Usage | None = None
+        self.response_id: str | None = None
+        self.response_model: str | None = None
 
     def feed(self, event: Mapping[str, Any]) -> Chunk | None:
+        if self.response_id is None:
+            self.response_id, self.response_model = _text(event.get("id")), _text(event.get("model"))
         usage = parse_usage(event.get("usage"))
         if usage is not None:
             self.usage = usage
@@ -135,7 +139,7 @@ class StreamAssembler:
 
     def finish(self) -> Chunk:
         final = self.final or Chunk(finish_reason="stop")
-        return replace(final, usage=self.usage)
+        return replace(final, usage=self.usage, response_id=self.response_id, response_model=self.response_model)
 
 
 def parse_usage(value: object) -> Usage | None:
@@ -168,4 +172,10 @@ def parse_completion(data: Mapping[str, Any]) -> Completion:
         finish_reason=str(choice.get("finish_reason") or "stop"),
         usage=parse_usage(data.get("usage")) or Usage(),
         tool_calls=tool_calls,
+        response_id=_text(data.get("id")),
+        response_model=_text(data.get("model")),
     )
+
+
+def _text(value: object) -> str | None:
+    return value[:256] if isinstance(value, str) and value else None

@@ -22,8 +22,11 @@ from pathlib import Path
 from fastapi import FastAPI
 from opentelemetry.sdk.trace.export import SpanExporter
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
-from gateway.audit import AuditStore, AuditWriter
+from gateway.audit import AuditSpool, AuditStore, AuditWriter
 from gateway.budget import BudgetKeeper
 from gateway.cache import AnswerCache, ResponseCache
 from gateway.classify.base import Classifier
@@ -45,6 +48,7 @@ from gateway.serving import ChatService
 from gateway.targets import AdapterFactory, TargetPool, build_adapter
 from gateway.telemetry import RequestMiddleware, Telemetry
 from gateway.tokens import TokenCounter
+from gateway.workermetrics import METRICS_DIR_ENV
 
 log = logging.getLogger("gateway")
 
@@ -103,6 +107,7 @@ def create_app(
             await state.ledger.close()  # what the database does not take goes to the spool
             if state.audit is not None:
                 await state.audit.close()
+            await state.metrics.close()  # a last snapshot for the other workers' scrapes
             if state.redis is not None:
                 await state.redis.aclose()
             close = getattr(state.chat.classifier, "close", None)
@@ -151,7 +156,7 @@ async def _build(
     await asyncio.to_thread(db.create_schema)
     ledger = LedgerWriter(db, spool=LedgerSpool(Path(config.var_dir) / "ledger-spool"))
     ledger.start()
-    audit = AuditWriter(AuditStore(db.engine))
+    audit = AuditWriter(AuditStore(db.engine), spool=AuditSpool(Path(config.var_dir) / "audit-spool"))
     await asyncio.to_thread(audit.store.create_schema)
     audit.start()
     targets = TargetPool(adapter_factory or build_adapter(config.model_cache))
@@ -171,6 +176,8 @@ async def _build(
     if classifier is None:
         classifier = await asyncio.to_thread(_presidio, config, holder)
     metrics = Metrics()
+    if os.environ.get(METRICS_DIR_ENV):  # gateway serve --workers N: one scrape answers for every worker
+        metrics.share(os.environ[METRICS_DIR_ENV])
     telemetry.metrics = metrics
     redis = _redis(config)
     resilience = Resilience(config.resilience, redis=redis, registry=metrics.registry, spooled=lambda: ledger.spooled)
@@ -241,8 +248,12 @@ def _redis(config: Config) -> Redis | None:
     degrade the features that use it, never hang a request."""
     if not config.redis_url:
         return None
+    # A pooled connection that died with its server (a restart, a failover) fails once when next used:
+    # one immediate reconnect then, or every stale connection would send its replica to local limits for
+    # ``redis_retry_s`` (tests/scaleout/ restarts Redis under load and counts what one limit admitted).
     return Redis.from_url(
-        config.redis_url, socket_timeout=0.25, socket_connect_timeout=0.25, health_check_interval=5
+        config.redis_url, socket_timeout=0.25, socket_connect_timeout=0.25, health_check_interval=5,
+        retry=Retry(NoBackoff(), 1), retry_on_error=[RedisConnectionError],
     )
 
 

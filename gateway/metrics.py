@@ -11,11 +11,13 @@ import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
+
+from gateway.workermetrics import MergedRegistry, WorkerMetrics
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -23,6 +25,8 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.workers: WorkerMetrics | None = None  # share(): the metrics of every worker of the replica
+        ProcessCollector(registry=self.registry)  # process_cpu_seconds_total, process_resident_memory_bytes...
         # The request path's series are plain numbers updated on the event loop (every request
         # passes here, and prometheus_client takes a lock per update): ``PathMetrics``.
         path = self.path = PathMetrics()
@@ -146,7 +150,19 @@ class Metrics:
         self.gauge("gateway_local_running_requests", "Requests holding a place in an in-process model's batch.",
                    ["target"], reading("running_requests"))
 
+    def share(self, directory: str) -> None:
+        """Publish this worker's metrics in ``directory`` and answer scrapes for all workers there
+        (``gateway/workermetrics.py``); call on the event loop."""
+        self.workers = WorkerMetrics(self.registry, directory)
+        self.workers.start()
+
+    async def close(self) -> None:
+        if self.workers is not None:
+            await self.workers.close()
+
     def render(self) -> bytes:
+        if self.workers is not None:
+            return generate_latest(MergedRegistry(self.workers))  # type: ignore[arg-type]
         return generate_latest(self.registry)
 
 

@@ -14,8 +14,13 @@ Spans, by name:
                                    until the answer (a stream: its first chunk)
 ``chat {model}``           CLIENT  inside ``gateway.adapter``: one attempt at one
                                    target (GenAI conventions:
-                                   ``gen_ai.operation.name``, ``gen_ai.system``,
-                                   ``gen_ai.request.model``, ``gen_ai.usage.*``)
+                                   ``gen_ai.operation.name``,
+                                   ``gen_ai.provider.name``,
+                                   ``gen_ai.request.model``,
+                                   ``gen_ai.response.model``,
+                                   ``gen_ai.response.id``,
+                                   ``server.address``/``server.port``,
+                                   ``gen_ai.usage.*``)
 ``gateway.ledger``                 ledger row and audit record queued
 =========================  ======  ==============================================
 
@@ -44,6 +49,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -200,12 +206,14 @@ class TracedAdapter(Adapter):
         self._tracer = tracer
         self._name = name
         self._target = target
+        self._server = _server(target.api_base)
 
     def _start(self, call: ModelCall, stream: bool) -> Span:
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "chat",
-            "gen_ai.system": _provider(self._target),
+            "gen_ai.provider.name": _provider(self._target),
             "gen_ai.request.model": self._target.model,
+            **self._server,
             "gateway.target": self._name,
             "gateway.residency": self._target.residency,
             "gateway.stream": stream,
@@ -232,6 +240,7 @@ class TracedAdapter(Adapter):
             raise
         else:
             _usage(span, completion.usage)
+            _response(span, completion.response_id, completion.response_model)
             span.set_attribute("gen_ai.response.finish_reasons", [completion.finish_reason])
             return completion
         finally:
@@ -371,12 +380,43 @@ def _chunk_facts(span: Span, chunk: Chunk) -> None:
         _usage(span, chunk.usage)
     if chunk.finish_reason:
         span.set_attribute("gen_ai.response.finish_reasons", [chunk.finish_reason])
+    _response(span, chunk.response_id, chunk.response_model)
+
+
+def _response(span: Span, response_id: str | None, model: str | None) -> None:
+    """The upstream's id of the answer and the model that really answered (vLLM may name a served alias)."""
+    if response_id:
+        span.set_attribute("gen_ai.response.id", response_id)
+    if model:
+        span.set_attribute("gen_ai.response.model", model)
+
+
+# litellm's provider prefixes -> the GenAI conventions' well-known ``gen_ai.provider.name`` values.
+_PROVIDERS = {
+    "azure": "azure.ai.openai", "azure_ai": "azure.ai.inference", "bedrock": "aws.bedrock",
+    "vertex_ai": "gcp.vertex_ai", "gemini": "gcp.gemini", "mistral": "mistral_ai", "xai": "x_ai",
+    "watsonx": "ibm.watsonx.ai",
+}
 
 
 def _provider(target: Target) -> str:
+    """``gen_ai.provider.name``: the closed API's provider (``openai``, ``anthropic``, ``aws.bedrock``...); for
+    a server inside the bank, the kind of target (``openai_compatible``: vLLM and the like; ``transformers``)."""
     if target.kind == "litellm" and "/" in target.model:
-        return target.model.split("/", 1)[0]
+        prefix = target.model.split("/", 1)[0]
+        return _PROVIDERS.get(prefix, prefix)
     return str(target.kind)
+
+
+def _server(api_base: str | None) -> dict[str, Any]:
+    """``server.address`` and ``server.port`` of a target's ``api_base`` (none for an in-process model)."""
+    if not api_base:
+        return {}
+    url = urlsplit(api_base)
+    if not url.hostname:
+        return {}
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return {"server.address": url.hostname, "server.port": port}
 
 
 def _headers_from_env(name: str | None) -> dict[str, str] | None:

@@ -74,7 +74,8 @@ async def test_a_request_is_one_trace_with_a_span_per_stage(traced: tuple[Any, I
     assert (failed.attributes or {})["error.type"] == "upstream_error" and not failed.events
     assert failed.status.description is None
     ok = children["chat smollm2-135m-instruct"].attributes or {}
-    assert ok["gen_ai.system"] == "transformers" and ok["gen_ai.request.temperature"] == 0
+    assert ok["gen_ai.provider.name"] == "transformers" and ok["gen_ai.request.temperature"] == 0
+    assert "gen_ai.system" not in ok and "server.address" not in ok  # deprecated; an in-process model
     assert ok["gateway.residency"] == "on_prem" and ok["gen_ai.usage.input_tokens"] == 7
 
 
@@ -105,6 +106,69 @@ async def test_metrics_separate_the_gateways_time_from_the_upstreams(traced: tup
                    "gateway_audit_pending", "gateway_ledger_pending"):
         assert sample in text, sample
     assert 'gateway_cost_usd_total{route="default",target="onprem"}' in text
+
+
+UPSTREAM_POLICY = """
+version: 1
+name: traced
+levels: [public, internal]
+classification: {{default_level: internal, on_error: internal}}
+targets:
+  vllm:
+    kind: openai_compatible
+    api_base: {api_base}
+    model: served-model
+    api_key_env: TRACED_UPSTREAM_KEY
+    residency: on_prem
+models:
+  bank-standard: {{}}
+routes:
+  - name: default
+    targets: [vllm]
+"""
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_attempt_spans_follow_the_genai_conventions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          stream: bool) -> None:
+    """Against a real OpenAI-compatible server on loopback, through the real adapter: provider, server,
+    the upstream's response id and model, usage."""
+    from tests.upstreams.openai_server import OpenAIUpstream
+
+    monkeypatch.setenv("TRACED_UPSTREAM_KEY", "sk-traced")
+    with OpenAIUpstream(api_key="sk-traced", models=("served-model",)) as upstream:
+        upstream.set_reply("Four words of answer.", prompt_tokens=11, completion_tokens=4)
+        (tmp_path / "policy.yaml").write_text(UPSTREAM_POLICY.format(api_base=upstream.base_url))
+        exporter = InMemorySpanExporter()
+        config = Config(policy=str(tmp_path / "policy.yaml"), database_url=f"sqlite:///{tmp_path}/gw.db",
+                        var_dir=str(tmp_path), policy_watch_s=0)
+        app = create_app(config, classifier=KeywordClassifier(), span_exporter=exporter)
+        async with app.router.lifespan_context(app):
+            extra = {"stream": True, "stream_options": {"include_usage": True}} if stream else {}
+            response = await _chat(app, "bank-standard", **extra)
+            assert response.status_code == 200
+        [attempt] = [s for s in exporter.get_finished_spans() if s.name == "chat served-model"]
+    attrs = attempt.attributes or {}
+    port = int(upstream.base_url.split(":")[2].split("/")[0])
+    assert attempt.kind == SpanKind.CLIENT
+    assert attrs["gen_ai.operation.name"] == "chat" and attrs["gen_ai.provider.name"] == "openai_compatible"
+    assert attrs["server.address"] == "127.0.0.1" and attrs["server.port"] == port
+    assert attrs["gen_ai.request.model"] == "served-model" and attrs["gen_ai.response.model"] == "served-model"
+    assert attrs["gen_ai.response.id"] == "chatcmpl-upstream"
+    assert attrs["gen_ai.usage.input_tokens"] == 11 and attrs["gen_ai.usage.output_tokens"] == 4
+    assert attrs["gen_ai.response.finish_reasons"] == ("stop",) and "gen_ai.system" not in attrs
+
+
+def test_closed_api_providers_use_the_conventions_names() -> None:
+    from gateway.telemetry import _provider
+
+    def target(model: str) -> Target:
+        return Target(kind="litellm", model=model, residency="external")
+
+    assert _provider(target("openai/gpt-4o")) == "openai"
+    assert _provider(target("bedrock/anthropic.claude-3")) == "aws.bedrock"
+    assert _provider(target("vertex_ai/gemini-1.5-pro")) == "gcp.vertex_ai"
+    assert _provider(target("anthropic/claude-3-5-sonnet")) == "anthropic"
 
 
 def test_no_tracing_unless_configured_and_otlp_when_it_is() -> None:

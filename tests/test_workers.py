@@ -121,3 +121,36 @@ def test_two_workers_share_one_ledger_and_one_audit_chain(served: tuple[str, str
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert re.search(r"ok: (\d+) records", verified.stdout)
     assert int(re.search(r"ok: (\d+) records", verified.stdout).group(1)) >= 60  # type: ignore[union-attr]
+
+
+def _requests_total(text: str) -> float:
+    lines = text.splitlines()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith("gateway_requests_total{"))
+
+
+def test_one_scrape_counts_the_requests_of_every_worker(served: tuple[str, str, Path, Path]) -> None:
+    base, key, config, _ = served
+    env = {k: v for k, v in os.environ.items() if k not in ("GATEWAY_CONFIG", "GATEWAY_POLICY", "DATABASE_URL")}
+    created = subprocess.run(
+        [sys.executable, "-m", "gateway", "keys", "create", "--team", "ops", "--role", "monitor", "--config",
+         str(config)], env=env, capture_output=True, text=True, check=True, cwd=ROOT,
+    )  # fmt: skip
+    found = re.search(r"key:\s+(\S+)", created.stdout)
+    assert found is not None
+    monitor = {"Authorization": f"Bearer {found.group(1)}"}
+
+    def scrapes(n: int) -> list[str]:  # a new connection each time: the kernel hands them to either worker
+        return [httpx.get(f"{base}/metrics", headers=monitor, timeout=10).text for _ in range(n)]
+
+    time.sleep(1.2)  # the snapshots of earlier traffic are written
+    before = {_requests_total(text) for text in scrapes(6)}
+    assert len(before) == 1
+    responses = asyncio.run(_many(base, key, 12))
+    assert [r.status_code for r in responses] == [200] * 12
+    time.sleep(1.2)  # each worker publishes its counters every 0.5 s
+    after = scrapes(8)
+    assert {_requests_total(text) for text in after} == {before.pop() + 12}  # the replica's truth, every time
+    for text in after:
+        assert "gateway_workers 2.0" in text
+        for name in ("process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds"):
+            assert f"\n{name} " in text, name

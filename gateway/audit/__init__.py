@@ -10,13 +10,14 @@ from gateway.audit.query import AuditQuery, run_query
 from gateway.audit.record import AttemptFact, AuditRecord
 from gateway.audit.store import AuditCorrupted, AuditStore
 from gateway.audit.verify import Problem, VerifyReport, verify
-from gateway.audit.writer import AuditWriter
+from gateway.audit.writer import AuditSpool, AuditWriter
 
 __all__ = [
     "AttemptFact",
     "AuditCorrupted",
     "AuditQuery",
     "AuditRecord",
+    "AuditSpool",
     "AuditStore",
     "AuditWriter",
     "Problem",

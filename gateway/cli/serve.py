@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -12,6 +13,7 @@ import orjson
 from gateway.cli.common import add_config_args, config_from
 from gateway.config import load_config
 from gateway.logs import configure_logging
+from gateway.workermetrics import METRICS_DIR_ENV, prepare
 
 _OVERRIDES_ENV = "GATEWAY_SERVE_OVERRIDES"
 
@@ -57,6 +59,9 @@ def _serve(args: argparse.Namespace) -> int:
         db.close()
         print(f"\n  Development API key (all roles): {key}\n  Endpoint: http://{config.host}:{config.port}/v1\n",
               flush=True)
+    if config.workers > 1:  # one scrape answers for every worker (gateway/workermetrics.py)
+        os.environ[METRICS_DIR_ENV] = str(Path(config.var_dir) / "worker-metrics")
+        prepare(os.environ[METRICS_DIR_ENV])
     # Workers rebuild the config from the environment: pass the command line on.
     os.environ[_OVERRIDES_ENV] = orjson.dumps(
         {"config": args.config, **{k: v for k, v in overrides.items() if v is not None},

@@ -21,8 +21,10 @@ counts were reported by the upstream or counted by the gateway
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     Integer,
@@ -101,4 +103,27 @@ policy_versions = Table(
     Column("name", String(256), nullable=False),
     Column("source", Text, nullable=False),
     Column("first_seen", DateTime(timezone=True), nullable=False),
+)
+
+
+# Migration 0003: the ledger summed per UTC day and reporting dimensions, kept exact by a trigger on
+# PostgreSQL (the reports read it there: gateway/reports/query.py). Keys hold '' where the ledger has NULL.
+# On SQLite the table exists and stays empty: reports read the ledger.
+RollupMoney = Numeric(30, 10)
+ROLLUP_KEYS = ("day", "team", "route", "target", "model", "level", "residency")
+ROLLUP_COUNTS = ("requests", "errors", "cache_hits", "prompt_tokens", "completion_tokens", "cached_prompt_tokens")
+ROLLUP_MONEY = ("cost_usd", "reference_cost_usd", "cost_with_reference_usd", "onprem_reference_usd", "onprem_cost_usd",
+                "cache_saved_usd")
+ledger_daily = Table(
+    "ledger_daily",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("team", String(128), primary_key=True),
+    Column("route", String(128), primary_key=True),
+    Column("target", String(128), primary_key=True),
+    Column("model", String(256), primary_key=True),
+    Column("level", String(64), primary_key=True),
+    Column("residency", String(16), primary_key=True),
+    *(Column(name, BigInteger, nullable=False) for name in ROLLUP_COUNTS),
+    *(Column(name, RollupMoney, nullable=False) for name in ROLLUP_MONEY),
 )

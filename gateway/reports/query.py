@@ -7,7 +7,14 @@ and every money figure is a ``Decimal`` with the ledger's ten places.
 
 Dimensions: ``route``, ``team``, ``key`` (the API key's id), ``target``,
 ``model`` (the virtual model the client asked for), ``level``, ``residency``,
-``day`` and ``month`` (UTC). A window is ``[start, end)``. Rows come sorted
+``day`` and ``month`` (UTC). A window is ``[start, end)``.
+
+Where it is read from: on PostgreSQL, a report whose window starts and ends at
+UTC midnights (days, as the page and ``gateway report`` ask) and that is not
+grouped by ``key`` reads the daily rollup ``ledger_daily`` (migration 0003,
+kept exact by a trigger): a month of a busy ledger is a few thousand rollup
+rows instead of millions of ledger rows (``docs/capacity.md``). Anything
+else reads the ledger. Both give the same figures (``tests/ledger/test_rollup.py``). Rows come sorted
 by their group values (byte order, the same on both databases; empty last).
 
 Figures per group:
@@ -32,12 +39,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from sqlalchemy import ColumnElement, and_, case, func, literal, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.ledger.schema import ledger
+from gateway.ledger.schema import ledger, ledger_daily
 from gateway.ledger.store import Database, StoreUnavailable, money_sum, money_value
 
 DIMENSIONS: Final = ("route", "team", "key", "target", "model", "level", "residency", "day", "month")
@@ -132,17 +139,27 @@ class Report:
         }
 
 
-def build_report(db: Database, query: ReportQuery) -> Report:
-    """Run ``query`` against the ledger. Raises ``StoreUnavailable``."""
+def build_report(db: Database, query: ReportQuery, *, source: Literal["auto", "ledger"] = "auto") -> Report:
+    """Run ``query`` against the ledger, or its daily rollup when that answers it (see the module
+    docstring; ``source="ledger"`` never uses the rollup). Raises ``StoreUnavailable``."""
     dialect = db.dialect
-    dims = [_dimension(name, dialect).label(name) for name in query.group_by]
-    figures = _figures(dialect)
+    if source == "auto" and dialect == "postgresql" and _rollup_answers(query):
+        dims = [_rollup_dimension(name).label(name) for name in query.group_by]
+        figures = _rollup_figures()
+        conditions = []
+        if query.start is not None:
+            conditions.append(ledger_daily.c.day >= query.start.date())
+        if query.end is not None:
+            conditions.append(ledger_daily.c.day < query.end.date())
+    else:
+        dims = [_dimension(name, dialect).label(name) for name in query.group_by]
+        figures = _figures(dialect)
+        conditions = []
+        if query.start is not None:
+            conditions.append(ledger.c.ts >= query.start)
+        if query.end is not None:
+            conditions.append(ledger.c.ts < query.end)
     statement = select(*dims, *(expr.label(name) for name, expr in figures.items()))
-    conditions = []
-    if query.start is not None:
-        conditions.append(ledger.c.ts >= query.start)
-    if query.end is not None:
-        conditions.append(ledger.c.ts < query.end)
     if conditions:
         statement = statement.where(and_(*conditions))
     if dims:
@@ -167,6 +184,32 @@ def build_report(db: Database, query: ReportQuery) -> Report:
 
 def _zero() -> dict[str, int | Decimal]:
     return {name: 0 for name in COUNTS} | {name: money_value(None, "postgresql") for name in MONEY}
+
+
+def _rollup_answers(query: ReportQuery) -> bool:
+    whole_days = all(m is None or m == m.replace(hour=0, minute=0, second=0, microsecond=0)
+                     for m in (query.start, query.end))  # fmt: skip
+    return whole_days and "key" not in query.group_by
+
+
+def _rollup_dimension(name: str) -> ColumnElement[Any]:
+    d = ledger_daily.c
+    if name in ("day", "month"):
+        return func.to_char(d.day, "YYYY-MM-DD" if name == "day" else "YYYY-MM")
+    if name in ("route", "target", "residency"):
+        return func.nullif(d[name], "")  # the rollup keeps '' where the ledger has NULL
+    return d[name]
+
+
+def _rollup_figures() -> dict[str, ColumnElement[Any]]:
+    """The same labels as ``_figures``, summed from the rollup's sums."""
+    d = ledger_daily.c
+    columns = {name: d[name] for name in COUNTS} | {
+        "cost_usd": d.cost_usd, "reference_cost_usd": d.reference_cost_usd,
+        "_cost_with_reference": d.cost_with_reference_usd, "_onprem_reference": d.onprem_reference_usd,
+        "_onprem_cost": d.onprem_cost_usd, "cache_saved_usd": d.cache_saved_usd,
+    }  # fmt: skip
+    return {name: func.coalesce(func.sum(column), 0) for name, column in columns.items()}
 
 
 def _dimension(name: str, dialect: str) -> ColumnElement[Any]:

@@ -1,4 +1,4 @@
-"""The ledger spool and its writer: rows the database refuses wait on disk and reach it, once, when it returns."""
+"""The ledger's journal and writer: every row is on disk until the database has it, and reaches it once."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -73,84 +72,86 @@ def db(database_url: str) -> Any:
     database.close()
 
 
-def test_spooled_rows_reach_the_database_exactly_once(tmp_path: Path, db: Database) -> None:
-    spool = LedgerSpool(tmp_path / "spool", batch_size=2)
-    spool.append([_row("r1"), _row("r2"), _row("r3")])
-    spool.append([_row("r4")])
-    assert spool.pending == 4 and spool.has_work()
+async def test_rows_reach_the_database_exactly_once_with_exact_decimals(tmp_path: Path, db: Database) -> None:
+    writer = LedgerWriter(db, spool=LedgerSpool(tmp_path / "spool"), batch_size=2)
+    writer.start()
     db.insert_ledger([_row("r2")])  # already there (a lost acknowledgement): kept once
-    assert spool.drain(db.insert_ledger) == 4
-    assert spool.pending == 0 and not spool.has_work()
+    for name in ("r1", "r2", "r3", "r4"):
+        writer.record(_row(name))
+    assert len(list((tmp_path / "spool").glob("ledger-*.jsonl"))) == 1  # on disk before any write
+    await writer.flush()
+    assert writer.pending == 0 and writer.spooled == 0 and writer.written == 4
     assert _ids(db) == ["r1", "r2", "r3", "r4"]
     with db.engine.connect() as conn:
         cost = conn.execute(select(ledger.c.cost_usd).where(ledger.c.request_id == "r1")).scalar_one()
-    assert Decimal(cost) == Decimal("0.0012345678")  # exact decimals survive the spool
+    assert Decimal(cost) == Decimal("0.0012345678")
+    await writer.close()
+    assert list((tmp_path / "spool").glob("*.jsonl")) == []  # written segments are removed
 
 
-def test_a_failed_drain_keeps_every_row_for_the_next_one(tmp_path: Path, db: Database) -> None:
-    flaky = FlakyDatabase(db)
-    spool = LedgerSpool(tmp_path / "spool", batch_size=1)
-    spool.append([_row("a"), _row("b")])
-    flaky.down = True
-    with pytest.raises(StoreUnavailable):
-        spool.drain(flaky.insert_ledger)
-    assert spool.pending == 2
-    flaky.down = False
-    assert spool.drain(flaky.insert_ledger) == 2
-    assert _ids(db) == ["a", "b"]
+def test_the_journal_keeps_exact_decimals_and_times(tmp_path: Path) -> None:
+    codec = LedgerSpool(tmp_path).codec
+    row = _row("d1", cost="0.0000000001")
+    assert codec.decode(codec.encode(row)) == row
 
 
-def test_a_spool_left_by_a_dead_process_is_adopted_and_a_torn_line_skipped(tmp_path: Path, db: Database) -> None:
+async def test_a_journal_left_by_a_killed_process_is_adopted_torn_line_skipped(tmp_path: Path, db: Database) -> None:
     directory = tmp_path / "spool"
     script = (
-        "import sys; from datetime import datetime, UTC; from decimal import Decimal\n"
+        "import sys, asyncio, os; from datetime import datetime, UTC; from decimal import Decimal\n"
         "from gateway.ledger.spool import LedgerSpool\n"
-        "s = LedgerSpool(sys.argv[1])\n"
-        "s.append([{'request_id': 'dead-1', 'ts': datetime.now(UTC), 'key_id': 'k', 'team': 't', 'model': 'm',"
+        "from gateway.ledger.writer import LedgerWriter\n"
+        "async def main():\n"
+        "    w = LedgerWriter(None, spool=LedgerSpool(sys.argv[1]))  # never writes: killed first\n"
+        "    w.record({'request_id': 'dead-1', 'ts': datetime.now(UTC), 'key_id': 'k', 'team': 't', 'model': 'm',"
         " 'level': 'internal', 'entity_types': '', 'policy_version': 'v', 'cost_usd': Decimal('0.5'),"
-        " 'cache_status': 'skip', 'outcome': 'ok', 'status_code': 200, 'stream': False}])\n"
-        "open(s._segments[-1].path, 'ab').write(b'{\"request_id\": \"torn')\n"
-        "import os; os._exit(1)\n"  # a crash: no close()
+        " 'cache_status': 'skip', 'outcome': 'ok', 'status_code': 200, 'stream': False})\n"
+        "    open(w._open.path, 'ab').write(b'{\"request_id\": \"torn')\n"
+        "    os.kill(os.getpid(), 9)\n"  # a hard kill: no close(), nothing flushed
+        "asyncio.run(main())\n"
     )
-    subprocess.run([sys.executable, "-c", script, str(directory)], check=False, cwd=Path(__file__).parents[2],
-                   env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+    done = subprocess.run([sys.executable, "-c", script, str(directory)], check=False, cwd=Path(__file__).parents[2],
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+    assert done.returncode == -9
     [left] = list(directory.glob("ledger-*.jsonl"))
-    ours = LedgerSpool(directory)
-    assert ours.has_work()
-    assert ours.drain(db.insert_ledger) == 1
-    assert _ids(db) == ["dead-1"] and not left.exists()
+    ours = LedgerWriter(db, spool=LedgerSpool(directory))
+    await ours.flush()
+    assert ours.adopted == 1 and _ids(db) == ["dead-1"] and not left.exists()
 
 
-def test_a_live_process_spool_is_not_taken_by_another(tmp_path: Path, db: Database) -> None:
-    one, two = LedgerSpool(tmp_path / "spool"), LedgerSpool(tmp_path / "spool")
-    one.append([_row("x")])
-    assert two.drain(db.insert_ledger) == 0  # one's file is locked: its process is alive
-    assert one.drain(db.insert_ledger) == 1
-    one.close()
-    assert list((tmp_path / "spool").glob("*.jsonl")) == []
+async def test_a_live_process_journal_is_not_taken_by_another(tmp_path: Path, db: Database) -> None:
+    flaky = FlakyDatabase(db)
+    flaky.down = True
+    one = LedgerWriter(flaky, spool=LedgerSpool(tmp_path / "spool"))  # type: ignore[arg-type]
+    two = LedgerWriter(db, spool=LedgerSpool(tmp_path / "spool"))
+    one.record(_row("x"))
+    with pytest.raises(StoreUnavailable):
+        await one.flush()
+    assert one.spooled == 1
+    await two.flush()
+    assert two.adopted == 0 and _ids(db) == []  # one's file is locked: its process is alive
+    flaky.down = False
+    await one.flush()
+    await one.close()
+    assert _ids(db) == ["x"] and list((tmp_path / "spool").glob("*.jsonl")) == []
 
 
-def test_appends_never_wait_for_a_database_that_hangs(tmp_path: Path, db: Database) -> None:
-    spool = LedgerSpool(tmp_path / "spool")
-    spool.append([_row("h1")])
-    entered, release = threading.Event(), threading.Event()
-
-    def hanging(rows: Any) -> None:
-        entered.set()
-        release.wait(10)
-        db.insert_ledger(rows)
-
-    drain = threading.Thread(target=spool.drain, args=(hanging,))
-    drain.start()
-    assert entered.wait(5)
-    started = time.monotonic()
-    spool.append([_row("h2")])  # while the drain is stuck on the database
-    assert time.monotonic() - started < 1
-    assert spool.drain(db.insert_ledger) == 0  # one drain at a time
-    release.set()
-    drain.join(5)
-    assert spool.pending == 0  # the running drain took the row appended meanwhile as well
+async def test_records_never_wait_for_a_database_that_hangs(tmp_path: Path, db: Database) -> None:
+    flaky = FlakyDatabase(db)
+    flaky.hung.set()
+    writer = LedgerWriter(flaky, spool=LedgerSpool(tmp_path / "spool"), write_timeout_s=5)  # type: ignore[arg-type]
+    writer.record(_row("h1"))
+    flush = asyncio.create_task(writer.flush())
+    await asyncio.sleep(0.2)  # the flush is stuck on the database
+    writer.record(_row("h2"))  # returns at once, on disk
+    segments = list((tmp_path / "spool").glob("ledger-*.jsonl"))
+    assert len(segments) == 2 and any(b"h2" in p.read_bytes() for p in segments)
+    flaky.hung.clear()
+    flaky.released.set()
+    await flush
+    await writer.flush()
     assert _ids(db) == ["h1", "h2"]
+    await writer.close()
 
 
 async def test_the_writer_spools_during_an_outage_and_drains_after(tmp_path: Path, db: Database) -> None:
@@ -217,3 +218,19 @@ async def test_a_database_call_that_hangs_sends_the_rows_to_the_spool(tmp_path: 
             break
     await writer.close()
     assert _ids(db) == ["g0", "g1", "g2"]
+
+
+def test_an_audit_record_survives_its_journal_line_exactly() -> None:
+    from gateway.audit.record import AttemptFact, AuditRecord
+    from gateway.audit.writer import RecordCodec
+
+    record = AuditRecord(request_id="r1", ts=datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC), key_id="k",
+                         team="t", model="m", level="restricted", policy_version="v", outcome="ok", status_code=200,
+                         entity_types=("CREDIT_CARD", "PERSON"), route="r", target="onprem", residency="on_prem",
+                         attempts=(AttemptFact("ext", "external", "refused_by_invariant"),
+                                   AttemptFact("onprem", "on_prem", "ok", None)))
+    codec = RecordCodec()
+    back = codec.decode(codec.encode(record))
+    assert back == record and back.body(7, "0" * 64, "w") == record.body(7, "0" * 64, "w")  # the same hash
+    with pytest.raises(ValueError):
+        codec.decode(b'["r1", "too short"]')
