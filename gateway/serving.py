@@ -312,6 +312,7 @@ class ChatService:
         record.row["cache_status"] = "hit"
         target = loaded.policy.targets.get(cached.target)
         record.row.update(target=cached.target, residency=target.residency if target else None)
+        self._note_transform(record, cached.target)
         headers = self._headers(record, decision, loaded, cached.target, 0)
         headers["x-gateway-cost-usd"] = "0.00000000"
         # The same columns as an answered row (one shape for every ledger batch), then: it cost
@@ -445,10 +446,17 @@ class ChatService:
         record.attempts = list(chain.attempts)
         record.row["attempts"] = len(chain.attempts)
         record.row["attempt_log"] = " ".join(a.summary() for a in chain.attempts)
+        self._note_transform(record, chain.answered_by)
         if chain.answered_by is not None:
             target = self._policy.current.policy.targets.get(chain.answered_by)
             record.row["target"] = chain.answered_by
             record.row["residency"] = target.residency if target is not None else None
+
+    def _note_transform(self, record: _Record, target: str | None) -> None:
+        """Types and counts of the values replaced, when ``target`` got the pseudonymised request."""
+        if record.transform is not None and target in record.transform.targets:
+            counts = record.transform.result.counts
+            record.row["transform"] = "pseudonymize:" + ",".join(f"{t}={n}" for t, n in sorted(counts.items()))
 
     async def _budget(
         self,

@@ -4,7 +4,9 @@ A record holds the request id, the decision time, the key id (never the key),
 the team, the virtual model, the level, the entity *types* found (never their
 values), the classifier error if any, the route, the policy version, the
 outcome, the cache result, the target that answered and every target
-attempted with its residency and outcome.
+attempted with its residency and outcome; and, when the answering target
+received the request pseudonymised, ``transform`` (the entity types replaced
+and how many values, never the values).
 
 Chaining: the stored ``body`` is the canonical JSON (sorted keys, no spaces)
 of the record's facts plus its sequence number ``seq`` and ``prev``, the hash
@@ -68,6 +70,7 @@ class AuditRecord:
     target: str | None = None
     residency: str | None = None
     attempts: tuple[AttemptFact, ...] = ()
+    transform: str | None = None
 
     @property
     def reached(self) -> str:
@@ -100,6 +103,7 @@ class AuditRecord:
             cache=str(row.get("cache_status") or "skip"),
             target=row.get("target"),
             residency=row.get("residency"),
+            transform=row.get("transform"),
             attempts=tuple(
                 AttemptFact(str(a.target), str(a.residency), str(a.outcome), getattr(a, "error_code", None))
                 for a in attempts
@@ -107,7 +111,8 @@ class AuditRecord:
         )
 
     def facts(self) -> dict[str, Any]:
-        return {
+        """The record's facts; ``transform`` only when one ran (records without one keep their old shape)."""
+        facts = {
             "request_id": self.request_id,
             "ts": iso(self.ts),
             "key_id": self.key_id,
@@ -126,6 +131,9 @@ class AuditRecord:
             "attempts": [a.as_dict() for a in self.attempts],
             "reached": self.reached,
         }
+        if self.transform is not None:
+            facts["transform"] = self.transform
+        return facts
 
     def body(self, seq: int, prev: str, writer: str) -> bytes:
         """The canonical bytes that are stored and hashed."""

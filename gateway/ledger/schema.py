@@ -81,6 +81,9 @@ ledger = Table(
     Column("reference_price_input_per_m", Money),
     Column("reference_price_output_per_m", Money),
     Column("cache_saved_usd", Money),  # a cache hit: what the cached answer cost when it was made
+    # Added by migration 0004: ``pseudonymize:EMAIL_ADDRESS=1,PERSON=2`` when the answering target
+    # received the request pseudonymised (types and counts, never values).
+    Column("transform", String(256)),
 )
 
 api_keys = Table(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -189,3 +191,22 @@ def test_the_openai_client_sees_the_original_names_and_the_headers(gateway: Runn
     )
     assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices) == PROMPT
     assert _external_saw(gateway, NAME, EMAIL) == []
+
+
+def test_the_ledger_and_the_audit_trail_record_the_transform_never_the_values(gateway: RunningGateway) -> None:
+    response = gateway.chat({"model": "bank-premium", "messages": [{"role": "user", "content": PROMPT}]})
+    request_id = response.headers["x-request-id"]
+    deadline = time.monotonic() + 20
+    while True:  # the writers batch off the request path
+        with sqlite3.connect(gateway.database) as db:
+            row = db.execute("SELECT transform, residency FROM ledger WHERE request_id = ?", (request_id,)).fetchone()
+            audit = db.execute("SELECT body FROM audit_log WHERE request_id = ?", (request_id,)).fetchone()
+        if (row and audit) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert row == ("pseudonymize:EMAIL_ADDRESS=1,PERSON=1", "external")
+    assert json.loads(audit[0])["transform"] == "pseudonymize:EMAIL_ADDRESS=1,PERSON=1"
+    with sqlite3.connect(gateway.database) as db:
+        everything = " ".join(str(v) for r in db.execute("SELECT * FROM ledger") for v in r)
+        everything += " ".join(str(v) for r in db.execute("SELECT body FROM audit_log") for v in r)
+    assert NAME not in everything and EMAIL not in everything and "Vollenweider" not in everything

@@ -35,6 +35,7 @@ class RunningGateway:
     external: OpenAIUpstream
     onprem: OpenAIUpstream
     http: httpx.Client
+    database: Path
 
     def chat(self, body: object) -> httpx.Response:
         return self.http.post("/v1/chat/completions", content=orjson.dumps(body))
@@ -65,7 +66,7 @@ def gateway_between(
         _, key = app.state.gateway.keys.create(team, ["user"])
         http = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
         with http:
-            yield RunningGateway(server.url, key, external, onprem, http)
+            yield RunningGateway(server.url, key, external, onprem, http, tmp / "gw.db")
     finally:
         server.stop()
         classifier.close()
