@@ -263,6 +263,7 @@ def test_the_readme_install_command_renders() -> None:
     assert deployment["metadata"]["namespace"] == "llm-gateway"
     env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "vaultroute-database"
+    assert env["GATEWAY_PSEUDONYM_SECRET"]["valueFrom"]["secretKeyRef"]["name"] == "vaultroute-pseudonym"
     policy = [m for m in kinds["ConfigMap"] if m["metadata"]["name"] == "vaultroute-policy"]
     assert "name: default-bank-policy" in policy[0]["data"]["policy.yaml"]
     for manifest in kinds["Deployment"] + kinds["NetworkPolicy"]:
