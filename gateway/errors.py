@@ -153,6 +153,16 @@ class UpstreamUnreachable(UpstreamError):
     code = "upstream_unreachable"
 
 
+class UpstreamTooLarge(UpstreamError):
+    """502: an upstream's answer passed a size limit (its body, its stream, its headers:
+    the target's ``limits``). Not retried on the same target; the next one may be tried."""
+
+    code = "upstream_response_too_large"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
+
+
 class StreamInterrupted(UpstreamError):
     """An upstream failed after the first chunk had reached the client.
 
