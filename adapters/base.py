@@ -41,7 +41,7 @@ class ResponseLimits:
     """
 
     max_response_bytes: int = 8 << 20
-    max_stream_bytes: int = 64 << 20
+    max_stream_bytes: int = 32 << 20
     max_header_bytes: int = 64 << 10
     max_headers: int = 100
 

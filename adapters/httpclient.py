@@ -106,6 +106,23 @@ class _Connection(asyncio.Protocol):
                 response.reusable = False
             self.close()
             return
+        if not response.started:  # the status line and headers, counted on the wire: the parser
+            room = self._client.max_header_bytes - self._header_bytes  # holds a header until it ends
+            if len(data) > room:
+                self._header_bytes += max(room, 0)
+                self._feed(data[: max(room, 0)])
+                if self.closed or response.started:
+                    data = data[max(room, 0) :] if not self.closed else b""
+                else:
+                    limit = self._client.max_header_bytes
+                    self._fail(ResponseTooLarge(f"the response headers are larger than {limit} bytes"))
+                    return
+            else:
+                self._header_bytes += len(data)
+        if data:
+            self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError:
@@ -133,15 +150,10 @@ class _Connection(asyncio.Protocol):
             raise ProtocolError("the upstream sent more than one response")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        client = self._client
-        self._header_bytes += len(name) + len(value)
         self._header_count += bool(name)
-        if self._header_bytes > client.max_header_bytes:
-            self._too_large = ResponseTooLarge(f"the response headers are larger than {client.max_header_bytes} bytes")
-            raise self._too_large  # stops the parser at once (data_received fails the response)
-        if self._header_count > client.max_headers:
-            self._too_large = ResponseTooLarge(f"the response has more than {client.max_headers} headers")
-            raise self._too_large
+        if self._header_count > self._client.max_headers:
+            self._too_large = ResponseTooLarge(f"the response has more than {self._client.max_headers} headers")
+            raise self._too_large  # stops the parser at once (_feed fails the response)
         if name:
             self._header_name = name.lower()
             assert self.response is not None

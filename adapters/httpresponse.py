@@ -65,7 +65,8 @@ class Response:
         return True
 
     def finish(self) -> None:
-        self.complete = True
+        if self._error is None:  # a failed response (over a limit, say) never reads as complete
+            self.complete = True
         self.wake()
 
     def fail(self, error: HttpError) -> None:

@@ -199,7 +199,11 @@ class LiteLLMAdapter(Adapter):
                 if item is None:
                     break
                 _forget_held(response)
-                await asyncio.sleep(0)  # litellm reads buffered data without a pause: let other requests run
+                # litellm reads buffered data without a pause, so neither the event loop nor the deadline's
+                # timer would get a turn while an upstream keeps the buffer full: give both one.
+                await asyncio.sleep(0)
+                if asyncio.get_running_loop().time() >= deadline:
+                    raise UpstreamTimeout(f"upstream {self._target} did not finish within the deadline")
                 try:
                     chunk = assembler.feed(item.model_dump())
                 except (LookupError, TypeError, ValueError, AttributeError):

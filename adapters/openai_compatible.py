@@ -203,8 +203,10 @@ class OpenAICompatibleAdapter(Adapter):
         count = 0
         while True:
             count += 1
-            if count % _YIELD_EVERY == 0:  # buffered lines come without a pause: let other requests run
+            if count % _YIELD_EVERY == 0:  # buffered lines come without a pause: give the loop and the deadline a turn
                 await asyncio.sleep(0)
+                if asyncio.get_running_loop().time() >= deadline:
+                    raise UpstreamTimeout(f"upstream {self._host} did not finish within the deadline")
             with self._translate():
                 async with asyncio.timeout_at(deadline):
                     raw = await anext(lines, None)

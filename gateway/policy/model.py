@@ -97,7 +97,7 @@ class TargetLimits(_Strict):
         default=8 << 20, ge=1024, le=1 << 30, description="Largest body of a non-streamed answer, in bytes."
     )
     max_stream_bytes: int = Field(
-        default=64 << 20, ge=1024, le=1 << 34,
+        default=32 << 20, ge=1024, le=1 << 34,
         description="Largest streamed answer, all its events together, in bytes (litellm: its chunks' text).",
     )  # fmt: skip
     max_header_bytes: int = Field(

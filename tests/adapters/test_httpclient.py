@@ -396,29 +396,27 @@ async def test_an_endless_line_is_refused(client_of: Callable[..., HttpClient]) 
 # -- limits on what a server may make the client hold ------------------------------------
 
 
-def endless_header(size: int, count: int = 1) -> Answer:
+async def test_response_headers_over_the_size_limit_are_refused(client_of: Callable[..., HttpClient]) -> None:
+    """One header that would be 64 MiB, sent in pieces: the client hangs up at its limit, without
+    waiting for the header to end (the parser holds a header whole until it does)."""
+    written = 0
+
     async def answer(_: asyncio.StreamReader, writer: asyncio.StreamWriter, __: bytes) -> bool:
-        writer.write(b"HTTP/1.1 200 OK\r\n")
-        for i in range(count):
-            writer.write(b"x-filler-%d: " % i)
-            for _ in range(size // 65536 + 1):
+        nonlocal written
+        writer.write(b"HTTP/1.1 200 OK\r\nx-filler: ")
+        with contextlib.suppress(ConnectionError):
+            while written < 64 << 20 and not writer.is_closing():
                 writer.write(b"a" * 65536)
+                written += 65536
                 await writer.drain()
-            writer.write(b"\r\n")
-            await writer.drain()
-        writer.write(b"content-length: 2\r\n\r\n{}")
-        await writer.drain()
         return False
 
-    return answer
-
-
-async def test_response_headers_over_the_size_limit_are_refused(client_of: Callable[..., HttpClient]) -> None:
-    async with Scripted(endless_header(4 << 20)) as server:  # one 4 MiB header, sent in pieces
+    async with Scripted(answer) as server:
         client = client_of(server.url, max_header_bytes=16384)
         with pytest.raises(ResponseTooLarge) as caught:
             await client.request(b"GET", "/models")
         assert "16384" in str(caught.value)
+    assert written < 16 << 20
 
 
 async def test_too_many_response_headers_are_refused(client_of: Callable[..., HttpClient]) -> None:

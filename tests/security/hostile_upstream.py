@@ -16,7 +16,8 @@ path names the misbehaviour, so one server stands behind several policy targets
   must keep being served while the others misbehave.
 
 ``GET .../models`` answers politely in every mode. ``sent`` counts the bytes
-written per mode: what the gateway let the upstream push before it hung up.
+written per mode, all requests together: what the gateway let the upstream push
+before it hung up (what the kernel buffers included).
 """
 
 from __future__ import annotations
@@ -101,11 +102,15 @@ class HostileUpstream:
                     break
         writer.close()
 
-    async def _write(self, writer: asyncio.StreamWriter, mode: str, data: bytes, *, count: bool = True) -> None:
+    async def _write(self, writer: asyncio.StreamWriter, mode: str, data: bytes, *, count: bool = True) -> int:
+        """Write ``data`` once the client has taken what came before; its size."""
+        if writer.is_closing():
+            raise ConnectionResetError("the client closed the connection")
         writer.write(data)
         if count:
             self.sent[mode] += len(data)
         await writer.drain()
+        return len(data)
 
     @staticmethod
     def _sized(body: bytes, content_type: bytes = b"application/json") -> bytes:
@@ -123,11 +128,10 @@ class HostileUpstream:
         if mode == "huge_stream":
             await self._write(writer, mode, b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
                                             b"connection: close\r\n\r\n")  # fmt: skip
-            index = 0
-            while self.sent[mode] < self.volume:
-                batch = b"".join(_event(index + i) for i in range(200))
+            index = written = 0
+            while written < self.volume:
+                written += await self._write(writer, mode, b"".join(_event(index + i) for i in range(200)))
                 index += 200
-                await self._write(writer, mode, batch)
             await self._write(writer, mode, b"data: [DONE]\n\n")
         elif mode == "huge_body":
             content = "x" * self.volume
@@ -142,8 +146,9 @@ class HostileUpstream:
                 await self._write(writer, mode, piece)
         elif mode == "huge_headers":
             await self._write(writer, mode, b"HTTP/1.1 200 OK\r\nx-filler: ")
-            while self.sent[mode] < self.volume:
-                await self._write(writer, mode, b"a" * _PIECE)
+            written = 0
+            while written < self.volume:
+                written += await self._write(writer, mode, b"a" * _PIECE)
             await self._write(writer, mode, b"\r\n" + self._sized(_completion("late"))[17:])
         elif mode == "many_headers":
             await self._write(writer, mode, b"HTTP/1.1 200 OK\r\n")

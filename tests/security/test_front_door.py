@@ -135,7 +135,8 @@ def test_a_header_flood_is_cut_off_not_read(gateway: tuple[Served, str]) -> None
 def test_too_many_header_fields_get_431(gateway: tuple[Served, str]) -> None:
     served, _ = gateway
     with served.connect() as conn:
-        conn.sendall(b"GET /healthz HTTP/1.1\r\nhost: gw\r\n" + b"".join(b"x-h%d: v\r\n" % i for i in range(60)) + b"\r\n")
+        fields = b"".join(b"x-h%d: v\r\n" % i for i in range(60))
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nhost: gw\r\n" + fields + b"\r\n")
         assert answer_of(conn).startswith(b"HTTP/1.1 431 ")
     with served.connect() as conn:  # at the limit, answered
         conn.sendall(b"GET /healthz HTTP/1.1\r\nhost: gw\r\n" + b"".join(b"x-h%d: v\r\n" % i for i in range(38))
