@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.security.gateway_process import GatewayProcess, HealthWatch  # noqa: E402
-from tests.security.hostile_upstream import HostileUpstream  # noqa: E402
-from tests.security.test_upstream_bounds import CASES, KEY_ENV, attempt_log, chat, hostile_policy  # noqa: E402
+from tests.security.gateway_process import GatewayProcess, HealthWatch
+from tests.security.hostile_upstream import HostileUpstream
+from tests.security.test_upstream_bounds import CASES, KEY_ENV, attempt_log, chat, hostile_policy
 
 
 def main() -> None:
@@ -41,24 +41,27 @@ def main() -> None:
         "| target | attack | status | ledger attempt | seconds | peak RSS after (MiB) |",
         "|---|---|---|---|---|---|",
     ]
-    with tempfile.TemporaryDirectory() as work, HostileUpstream(volume=args.volume_mb << 20) as upstream:
-        with GatewayProcess(Path(work), hostile_policy(upstream), env={KEY_ENV: "sk-bench"}) as gateway:
-            for kind in ("oc", "ll"):
-                for stream in (False, True):
-                    chat(gateway, f"{kind}-polite", stream=stream)
-            baseline = gateway.peak_rss_mib()
-            with HealthWatch(gateway.url) as health:
-                for kind, mode, stream in CASES:
-                    started = time.monotonic()
-                    status, request_id, _ = chat(gateway, f"{kind}-{mode}", stream=stream)
-                    took = time.monotonic() - started
-                    outcome = attempt_log(Path(work), request_id).split(":", 1)[1]
-                    target = "openai_compatible" if kind == "oc" else "litellm"
-                    attack = f"{mode} ({'stream' if stream else 'not streamed'})"
-                    lines.append(f"| {target} | {attack} | {status} | {outcome} | {took:.1f} | "
-                                 f"{gateway.peak_rss_mib():.0f} |")  # fmt: skip
-                    print(lines[-1], flush=True)
-            peak = gateway.peak_rss_mib()
+    with (
+        tempfile.TemporaryDirectory() as work,
+        HostileUpstream(volume=args.volume_mb << 20) as upstream,
+        GatewayProcess(Path(work), hostile_policy(upstream), env={KEY_ENV: "sk-bench"}) as gateway,
+    ):
+        for kind in ("oc", "ll"):
+            for stream in (False, True):
+                chat(gateway, f"{kind}-polite", stream=stream)
+        baseline = gateway.peak_rss_mib()
+        with HealthWatch(gateway.url) as health:
+            for kind, mode, stream in CASES:
+                started = time.monotonic()
+                status, request_id, _ = chat(gateway, f"{kind}-{mode}", stream=stream)
+                took = time.monotonic() - started
+                outcome = attempt_log(Path(work), request_id).split(":", 1)[1]
+                target = "openai_compatible" if kind == "oc" else "litellm"
+                attack = f"{mode} ({'stream' if stream else 'not streamed'})"
+                lines.append(f"| {target} | {attack} | {status} | {outcome} | {took:.1f} | "
+                             f"{gateway.peak_rss_mib():.0f} |")  # fmt: skip
+                print(lines[-1], flush=True)
+        peak = gateway.peak_rss_mib()
     lines += [
         "",
         f"Peak RSS after start and one polite request per path: {baseline:.0f} MiB; after every attack: "
