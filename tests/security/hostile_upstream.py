@@ -133,9 +133,15 @@ class HostileUpstream:
                 written += await self._write(writer, mode, b"".join(_event(index + i) for i in range(200)))
                 index += 200
             await self._write(writer, mode, b"data: [DONE]\n\n")
-        elif mode == "huge_body":
-            content = "x" * self.volume
-            await self._write(writer, mode, self._sized(_completion(content)))
+        elif mode == "huge_body":  # written in pieces, not built whole: the test process's GIL stays free
+            head, tail = _completion("\0").split(b"\\u0000")
+            length = len(head) + self.volume + len(tail)
+            await self._write(writer, mode, b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                                            b"content-length: %d\r\n\r\n%s" % (length, head))  # fmt: skip
+            written = 0
+            while written < self.volume:
+                written += await self._write(writer, mode, b"x" * min(_PIECE, self.volume - written))
+            await self._write(writer, mode, tail)
         elif mode == "endless_body":
             await self._write(writer, mode, b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
                                             b"transfer-encoding: chunked\r\n\r\n")  # fmt: skip

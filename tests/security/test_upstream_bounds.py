@@ -16,6 +16,7 @@ the default limits and reports the figures).
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -132,3 +133,11 @@ def test_hostile_upstreams_cost_bounded_memory_and_the_gateway_keeps_answering(
     assert health.failures == [] and health.answers > 0
     assert max(peaks.values()) - baseline < GROWTH_BOUND_MIB, (baseline, peaks)
     assert upstream.sent["huge_stream"] < upstream.volume  # the gateway hung up on it, it did not read it all
+
+
+def test_gateway_serve_has_the_front_door_limits(served: tuple[GatewayProcess, HostileUpstream]) -> None:
+    """The protocol with the limits is the one ``gateway serve`` runs (the rest: test_front_door.py)."""
+    gateway, _ = served
+    with socket.create_connection(("127.0.0.1", int(gateway.url.rsplit(":", 1)[1])), timeout=10) as conn:
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nhost: gw\r\nx-big: " + b"a" * (64 << 10) + b"\r\n\r\n")
+        assert conn.recv(65536).startswith(b"HTTP/1.1 431 ")
