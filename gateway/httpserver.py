@@ -34,9 +34,12 @@ import asyncio
 import functools
 import logging
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+import orjson
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from gateway.errors import HeadersTooLarge, InvalidRequest, RequestTimeout
 
 log = logging.getLogger("gateway.http")
 
@@ -144,9 +147,6 @@ class FrontDoorLimits:
     body_timeout_s: float = 30.0
 
 
-_REASONS: Final = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
-
-
 class HttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol over a ``CoalescingTransport``, with ``FrontDoorLimits``."""
 
@@ -177,7 +177,7 @@ class HttpProtocol(HttpToolsProtocol):
                 self._head_bytes += len(head)
                 super().data_received(head)
                 if self._in_head and not self._refused:
-                    self._refuse(431, "The request headers are too large.")
+                    self._refuse(HeadersTooLarge("The request headers are too large."))
                 if self._refused:
                     return
             else:
@@ -194,7 +194,7 @@ class HttpProtocol(HttpToolsProtocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_count += 1
         if self._head_count > self._limits.max_headers:
-            self._refuse(431, "The request has too many header fields.")
+            self._refuse(HeadersTooLarge("The request has too many header fields."))
             raise _Refused  # stops the parser: nothing more of this connection is read
         super().on_header(name, value)
 
@@ -228,26 +228,24 @@ class HttpProtocol(HttpToolsProtocol):
 
     def _timed_out(self) -> None:
         self._timer = None
-        self._refuse(408, "The request did not arrive in time.")
+        self._refuse(RequestTimeout("The request did not arrive in time."))
 
-    def _refuse(self, status: int, message: str) -> None:
-        """Answer ``status`` unless a response is being written on this connection, then close it."""
+    def _refuse(self, error: InvalidRequest) -> None:
+        """Answer ``error`` unless a response is being written on this connection, then close it."""
         self._refused = True
         self._disarm()
         cycle = self.cycle
         responding = cycle is not None and cycle.response_started and not cycle.response_complete
         if not responding and not self.transport.is_closing():
-            body = b'{"error":{"message":"%s","type":"invalid_request_error","code":"%s","param":null}}' % (
-                message.encode(), b"request_timeout" if status == 408 else b"request_header_fields_too_large"
-            )
+            body = orjson.dumps(error.body())
             self.transport.write(
-                b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
-                b"connection: close\r\n\r\n%s" % (status, _REASONS[status], len(body), body)
+                STATUS_LINE[error.status] + b"content-type: application/json\r\ncontent-length: %d\r\n"
+                b"connection: close\r\n\r\n%s" % (len(body), body)
             )
         if cycle is not None and not cycle.response_complete:
             cycle.disconnected = True  # the application's receive() now says the client left
             cycle.message_event.set()
-        log.info("closed a connection: %d %s", status, message)
+        log.info("closed a connection: %d %s", error.status, error.code)
         self.transport.close()
 
 
