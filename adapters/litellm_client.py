@@ -61,6 +61,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from typing import Any, Final
 
 import aiohttp
@@ -191,6 +192,7 @@ class LiteLLMAdapter(Adapter):
                 response = await litellm.acompletion(**self._arguments(call, deadline, stream=True))
         assembler = StreamAssembler()
         size = 0
+        reported = False  # whether the upstream itself sent usage (litellm makes some up otherwise)
         try:
             while True:
                 with self._translate(litellm):
@@ -198,7 +200,7 @@ class LiteLLMAdapter(Adapter):
                         item = await anext(response, None)
                 if item is None:
                     break
-                _forget_held(response)
+                reported = _forget_held(response) or reported
                 # litellm reads buffered data without a pause, so neither the event loop nor the deadline's
                 # timer would get a turn while an upstream keeps the buffer full: give both one.
                 await asyncio.sleep(0)
@@ -215,7 +217,10 @@ class LiteLLMAdapter(Adapter):
                             f"upstream {self._target}: the stream is larger than {self.limits.max_stream_bytes} bytes"
                         )
                     yield chunk
-            yield assembler.finish()
+            final = assembler.finish()
+            # Without the upstream's usage, litellm counts the chunks it kept, which are not all of them
+            # (see _forget_held): the gateway counts what was produced itself (usage_source = counted).
+            yield final if reported or _forget_held(response) else replace(final, usage=None)
         finally:
             with suppress(Exception):  # closing must not hide why we stopped
                 await response.aclose()
@@ -311,14 +316,19 @@ class LiteLLMAdapter(Adapter):
         return UpstreamError(f"upstream {self._target} sent an unreadable response")
 
 
-def _forget_held(response: Any) -> None:
+def _forget_held(response: Any) -> bool:
     """Drop what litellm's stream wrapper keeps of a stream for its own logging (see the
-    module docstring): the last two chunks stay, and those carrying usage."""
+    module docstring): the last two chunks stay, and those carrying usage. Whether one of
+    them carries usage: the upstream's own report, which litellm keeps as it came."""
     held = getattr(response, "chunks", None)
-    if isinstance(held, list) and len(held) > 64:
+    if not isinstance(held, list):
+        return False
+    with_usage = [c for c in held if getattr(c, "usage", None) is not None]
+    if len(held) > 64:
         held[:] = [c for c in held[:-2] if getattr(c, "usage", None) is not None][-4:] + held[-2:]
     if isinstance(getattr(response, "response_uptil_now", None), str):
         response.response_uptil_now = ""
+    return bool(with_usage)
 
 
 def _cause_chain(exc: BaseException) -> Iterator[BaseException]:

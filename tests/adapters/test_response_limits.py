@@ -119,3 +119,16 @@ async def test_a_key_that_would_split_the_request_is_refused_before_sending(upst
     with pytest.raises(RuntimeError):  # not started: no call can go out
         await adapter.complete(CALL)
     assert upstream.requests["polite"] == before
+
+
+async def test_litellm_makes_up_no_usage_the_upstream_did_not_send(
+    upstream: HostileUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """litellm counts the chunks it kept when a stream has no usage; the adapter lets most of them go,
+    so it reports none and the gateway counts what was produced (``usage_source = counted``)."""
+    monkeypatch.setenv(KEY_ENV, "sk-hostile")
+    adapter = _litellm(upstream.base("polite"), LIMITS, 30.0)
+    chunks = [chunk async for chunk in adapter.stream(CALL)]
+    await adapter.close()
+    assert chunks[-1].finish_reason and chunks[-1].usage is None
+    assert "".join(chunk.content or "" for chunk in chunks) == "w0 w1 w2 "
