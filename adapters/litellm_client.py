@@ -49,7 +49,9 @@ does not use), so the adapter drops them as it goes, keeping the last two
 chunks (litellm compares them to detect a model repeating itself) and those
 with usage; and it stops a stream whose text passes ``max_stream_bytes``
 whatever transport litellm uses (``DISABLE_AIOHTTP_TRANSPORT`` bypasses the
-session).
+session). A stream's usage is passed on only when the upstream sent it: litellm
+would otherwise count the chunks it still holds, which are no longer all of them,
+and the gateway counts the answer itself.
 """
 
 from __future__ import annotations
