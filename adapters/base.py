@@ -31,6 +31,22 @@ class ModelCall:
 
 
 @dataclass(frozen=True, slots=True)
+class ResponseLimits:
+    """What one upstream answer may cost the gateway, in bytes (the policy target's ``limits``).
+
+    ``max_response_bytes``: a non-streamed body; ``max_stream_bytes``: a stream, all of it;
+    ``max_header_bytes`` and ``max_headers``: the response's headers. An adapter that finds
+    an answer over a limit stops reading it, closes its connection and raises
+    ``gateway.errors.UpstreamTooLarge``.
+    """
+
+    max_response_bytes: int = 8 << 20
+    max_stream_bytes: int = 32 << 20
+    max_header_bytes: int = 64 << 10
+    max_headers: int = 100
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -129,3 +145,41 @@ def merge_tool_call_delta(acc: dict[int, dict[str, Any]], delta: Mapping[str, An
         call["function"]["name"] += function["name"]
     if function.get("arguments"):
         call["function"]["arguments"] += function["arguments"]
+
+
+class ToolCallParts:
+    """Streamed tool-call deltas folded into whole calls, in time linear in their size.
+
+    ``merge_tool_call_delta`` extends strings as deltas come, which costs the square
+    of a call's length when an upstream sends it in tiny pieces; this keeps the
+    pieces and joins them once, in ``calls()`` (the same shape).
+    """
+
+    def __init__(self) -> None:
+        self._calls: dict[int, tuple[dict[str, Any], list[str], list[str]]] = {}
+
+    def add(self, delta: Mapping[str, Any]) -> None:
+        index = int(delta.get("index", 0))
+        call, names, arguments = self._calls.setdefault(index, ({"id": "", "type": "function"}, [], []))
+        if delta.get("id"):
+            call["id"] = delta["id"]
+        function = delta.get("function") or {}
+        if function.get("name"):
+            names.append(function["name"])
+        if function.get("arguments"):
+            arguments.append(function["arguments"])
+
+    def calls(self) -> list[dict[str, Any]]:
+        return [
+            {**call, "function": {"name": "".join(names), "arguments": "".join(arguments)}}
+            for _, (call, names, arguments) in sorted(self._calls.items())
+        ]
+
+    def __bool__(self) -> bool:
+        return bool(self._calls)
+
+
+def tool_call_text(delta: Mapping[str, Any]) -> str:
+    """The text a tool-call delta adds (its function's name and arguments), for counting."""
+    function = delta.get("function") or {}
+    return str(function.get("name") or "") + str(function.get("arguments") or "")

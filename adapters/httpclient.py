@@ -6,7 +6,7 @@ general client per request (``bench/overhead``): keep-alive connections to
 one ``scheme://host:port`` (TLS with the system's trust store for https),
 ``httptools`` (uvicorn's parser, llhttp) for responses with a length, chunked
 or ending at close, a body read whole or line by line (server-sent events),
-and four limits:
+and these limits:
 
 - ``max_connections``: connections open at once; a request waits at most
   ``connect_timeout_s`` for one of them (``PoolTimeout``);
@@ -15,11 +15,25 @@ and four limits:
   line and headers, then each piece of the body (``ReadTimeout``), so a
   stream may run longer while data keeps coming;
 - ``keepalive_s``: a connection idle that long is closed rather than reused,
-  before the server would close it under a request.
+  before the server would close it under a request;
+- ``max_header_bytes`` and ``max_headers``: the response's header fields (names
+  and values, informational responses included) and how many; ``max_body_bytes``:
+  its body, per request (``request(max_body_bytes=...)``). Over one of them the
+  connection is closed at once and the read fails with ``ResponseTooLarge``: a
+  misbehaving server costs a bounded amount of memory, never all of it.
+
+What is sent is checked: a path or header with CR, LF or NUL (or a path with a
+space or a control byte) is refused before anything is written
+(``InvalidRequest``), so no value can add a header or a second request.
 
 No redirects, no proxies, no cookies, no retries: the caller decides what a
-failure means. Errors are ``HttpError`` subclasses; ``sent`` on an error says
-whether the request may have reached the server. A response that is not read
+failure means. The one exception: a kept-alive connection found closed before
+anything of the request was written to it is replaced by a new one, because the
+server cannot have seen the request; once a byte of it was written the request
+is never sent again (a duplicate generation is a duplicate bill).
+
+Errors are ``HttpError`` subclasses (``adapters/httperrors.py``); ``sent`` on an
+error says whether the request may have reached the server. A response that is not read
 to its end closes its connection (that is how a server learns that a stream
 was abandoned); one read to its end returns its connection to the pool.
 """
@@ -27,54 +41,39 @@ was abandoned); one read to its end returns its connection to the pool.
 from __future__ import annotations
 
 import asyncio
-import collections
+import select
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Sequence
 from typing import Final
 from urllib.parse import urlsplit
 
 import httptools
 
+from adapters.httperrors import (
+    UNSAFE_PATH,
+    ConnectError,
+    ConnectTimeout,
+    HttpError,
+    InvalidRequest,
+    PoolTimeout,
+    ProtocolError,
+    ReadError,
+    ReadTimeout,
+    ResponseTooLarge,
+    check_header,
+)
+from adapters.httpresponse import MAX_BODY_BYTES, MAX_BUFFER, MAX_LINE, Response
+
+__all__ = [
+    "MAX_LINE", "ConnectError", "ConnectTimeout", "HttpClient", "HttpError", "InvalidRequest", "PoolTimeout",
+    "ProtocolError", "ReadError", "ReadTimeout", "Response", "ResponseTooLarge",
+]  # fmt: skip
+
 Headers = Sequence[tuple[bytes, bytes]]
 
-_MAX_BUFFER: Final = 1 << 20  # unread body bytes held before the socket stops being read
-MAX_LINE: Final = 1 << 20  # the longest line ``Response.lines`` accepts
-_STALE_WINDOW_S: Final = 0.05  # a reused connection lost this soon after the write never served it
-
-
-class HttpError(Exception):
-    """The exchange failed. ``sent``: the request may have reached the server."""
-
-    sent = True
-
-
-class ConnectError(HttpError):
-    """No connection could be opened (refused, unresolvable, TLS failed): nothing was sent."""
-
-    sent = False
-
-
-class ConnectTimeout(ConnectError):
-    """Opening a connection took longer than ``connect_timeout_s``: nothing was sent."""
-
-
-class PoolTimeout(HttpError):
-    """Every connection stayed busy for ``connect_timeout_s``: nothing was sent."""
-
-    sent = False
-
-
-class ReadTimeout(HttpError):
-    """The server sent nothing for ``read_timeout_s`` while a response was awaited."""
-
-
-class ReadError(HttpError):
-    """The connection was reset or closed before the response was complete."""
-
-
-class ProtocolError(HttpError):
-    """The server's bytes are not an HTTP/1.1 response."""
+MAX_HEADER_BYTES: Final = 64 << 10  # defaults of the response limits (module docstring)
+MAX_HEADERS: Final = 100
 
 
 class _Connection(asyncio.Protocol):
@@ -88,6 +87,9 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.idle_since = 0.0
         self._header_name = b""
+        self._header_bytes = 0
+        self._header_count = 0
+        self._too_large: ResponseTooLarge | None = None  # raised inside a parser callback
         self._paused = False
 
     # -- asyncio -------------------------------------------------------------
@@ -104,9 +106,27 @@ class _Connection(asyncio.Protocol):
                 response.reusable = False
             self.close()
             return
-        response._anything = True
+        if not response.started:  # the status line and headers, counted on the wire: the parser
+            room = self._client.max_header_bytes - self._header_bytes  # holds a header until it ends
+            if len(data) > room:
+                self._header_bytes += max(room, 0)
+                self._feed(data[: max(room, 0)])
+                if self.closed or response.started:
+                    data = data[max(room, 0) :] if not self.closed else b""
+                else:
+                    limit = self._client.max_header_bytes
+                    self._fail(ResponseTooLarge(f"the response headers are larger than {limit} bytes"))
+                    return
+            else:
+                self._header_bytes += len(data)
+        if data:
+            self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
         try:
             self._parser.feed_data(data)
+        except httptools.HttpParserCallbackError:
+            self._fail(self._too_large or ProtocolError("the upstream sent a malformed response"))
         except httptools.HttpParserUpgrade:
             self._fail(ProtocolError("the upstream switched protocols"))
         except httptools.HttpParserError:
@@ -130,6 +150,10 @@ class _Connection(asyncio.Protocol):
             raise ProtocolError("the upstream sent more than one response")
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += bool(name)
+        if self._header_count > self._client.max_headers:
+            self._too_large = ResponseTooLarge(f"the response has more than {self._client.max_headers} headers")
+            raise self._too_large  # stops the parser at once (_feed fails the response)
         if name:
             self._header_name = name.lower()
             assert self.response is not None
@@ -148,13 +172,21 @@ class _Connection(asyncio.Protocol):
         response.status = status
         names = {name for name, _ in response.headers}
         response.until_eof = b"content-length" not in names and b"transfer-encoding" not in names
+        declared = response.header(b"content-length")
+        if declared is not None and declared.strip().isdigit() and int(declared) > response.max_body_bytes:
+            self._too_large = ResponseTooLarge(f"the response body is larger than {response.max_body_bytes} bytes")
+            raise self._too_large
         response.started = True
         response.wake()
 
     def on_body(self, body: bytes) -> None:
         assert self.response is not None
-        self.response.feed(body)
-        if self.response.buffered > _MAX_BUFFER and self.transport is not None and not self._paused:
+        if not self.response.feed(body):
+            self._too_large = ResponseTooLarge(
+                f"the response body is larger than {self.response.max_body_bytes} bytes"
+            )
+            raise self._too_large
+        if self.response.buffered > MAX_BUFFER and self.transport is not None and not self._paused:
             self._paused = True
             self.transport.pause_reading()
 
@@ -168,17 +200,35 @@ class _Connection(asyncio.Protocol):
 
     # -- for the client -------------------------------------------------------------
 
-    def send(self, head: bytes, body: bytes, response: Response) -> None:
+    def send(self, head: bytes, body: bytes, response: Response, *, reused: bool) -> None:
         assert self.transport is not None
         self.response = response
-        if self.closed or self.transport.is_closing():  # lost while idle: the request cannot go out
+        if self.closed or self.transport.is_closing() or (reused and self._readable()):
+            # Lost while idle (or the server said something unasked, which only a closing
+            # server does): nothing of the request is written, so it may go out elsewhere.
+            self.close()
             response.fail(ReadError("the connection closed before the request was sent"))
             return
         response.sent_at = time.monotonic()
         self._parser = httptools.HttpResponseParser(self)
+        self._header_bytes = self._header_count = 0
+        self._too_large = None
         self.transport.write(head + body if len(body) < 65536 else head)
         if len(body) >= 65536:
             self.transport.write(body)
+
+    def _readable(self) -> bool:
+        """Whether the idle socket has something to read: an end of stream or a reset not yet
+        delivered by the event loop (one ``select`` call, no wait)."""
+        assert self.transport is not None
+        sock = self.transport.get_extra_info("socket")
+        if sock is None:
+            return False
+        try:
+            readable, _, _ = select.select([sock.fileno()], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
 
     @property
     def paused(self) -> bool:
@@ -200,160 +250,6 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
-class Response:
-    """A response as it arrives. Read it whole (``read``) or by lines (``lines``), then
-    ``release`` it (its connection is reused when it was read to the end) or ``close`` it."""
-
-    def __init__(
-        self, client: HttpClient, connection: _Connection, read_timeout_s: float, done: Callable[[], None]
-    ) -> None:
-        self._client = client
-        self._connection: _Connection | None = connection
-        self._done: Callable[[], None] | None = done  # frees the client's place, once
-        self._read_timeout_s = read_timeout_s
-        self.status = 0
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.started = False
-        self.complete = False
-        self.until_eof = False
-        self.reusable = False
-        self._chunks: collections.deque[bytes] = collections.deque()
-        self.buffered = 0
-        self._error: HttpError | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        self._anything = False  # set by the connection at the first byte
-        self.sent_at = 0.0  # when the request was written; 0: it never was
-
-    # -- fed by the connection ----------------------------------------------------
-
-    def closed_unused(self) -> bool:
-        """Whether the connection was found closed before or within moments of the write: the
-        race of a kept-alive connection the server drops, not a server that failed on the request."""
-        return self.sent_at == 0.0 or time.monotonic() - self.sent_at < _STALE_WINDOW_S
-
-    @property
-    def received(self) -> bool:
-        """Whether any byte of the response has arrived."""
-        return self.started or bool(self._chunks) or self._anything
-
-    def feed(self, data: bytes) -> None:
-        self._chunks.append(data)
-        self.buffered += len(data)
-        self.wake()
-
-    def finish(self) -> None:
-        self.complete = True
-        self.wake()
-
-    def fail(self, error: HttpError) -> None:
-        if not self.complete and self._error is None:
-            self._error = error
-        self.wake()
-
-    def wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    # -- for the reader -----------------------------------------------------------
-
-    def header(self, name: bytes) -> bytes | None:
-        """The first value of header ``name`` (lower case)."""
-        return next((value for key, value in self.headers if key == name), None)
-
-    async def _progress(self) -> None:
-        """Wait until something arrives (headers, body, the end, an error), at most ``read_timeout_s``."""
-        if self._error is not None:
-            raise self._error
-        self._waiter = asyncio.get_running_loop().create_future()
-        try:
-            async with asyncio.timeout(self._read_timeout_s):
-                await self._waiter
-        except TimeoutError:
-            raise ReadTimeout(f"nothing received for {self._read_timeout_s:g} s") from None
-        finally:
-            self._waiter = None
-        if self._error is not None:
-            raise self._error
-
-    async def start(self) -> None:
-        """Wait for the status line and headers."""
-        while not self.started:
-            await self._progress()
-
-    async def read(self) -> bytes:
-        """The whole body."""
-        parts: list[bytes] = []
-        while True:
-            while self._chunks:  # taken as they come: a paused socket is resumed as the buffer empties
-                data = self._chunks.popleft()
-                self._take(len(data))
-                parts.append(data)
-            if self.complete:
-                return b"".join(parts)
-            await self._progress()
-
-    async def lines(self) -> AsyncIterator[bytes]:
-        """The body line by line (line ends removed), then the unterminated rest if any.
-
-        A line longer than ``MAX_LINE`` is a ``ProtocolError``: a server-sent event is small.
-        """
-        pending = bytearray()
-        while True:
-            while self._chunks:
-                data = self._chunks.popleft()
-                self._take(len(data))
-                searched = len(pending)
-                pending += data
-                start = 0
-                while (end := pending.find(b"\n", max(start, searched))) >= 0:
-                    yield bytes(pending[start:end]).removesuffix(b"\r")
-                    start = end + 1
-                del pending[:start]
-                if len(pending) > MAX_LINE:
-                    raise ProtocolError(f"a line of the response is longer than {MAX_LINE} bytes")
-            if self.complete:
-                if pending:
-                    yield bytes(pending).removesuffix(b"\r")
-                return
-            await self._progress()
-
-    def _take(self, size: int) -> None:
-        self.buffered -= size
-        if self.buffered <= _MAX_BUFFER // 2 and self._connection is not None:
-            self._connection.resume()
-
-    def release(self) -> None:
-        """Done with the response: the connection goes back to the pool if the response
-        was complete and keep-alive, else it is closed."""
-        connection, self._connection = self._connection, None
-        if connection is None:
-            return
-        connection.response = None
-        reusable = self.complete and self.reusable and not connection.closed and self._error is None
-        if reusable and not connection.paused:  # a paused socket (an unread big body) is not reused
-            self._client.give_back(connection)
-        else:
-            connection.close()
-            self._client.forget(connection)
-        self._free()
-
-    def close(self, *, keep_place: bool = False) -> None:
-        """Abandon the response: its connection is closed (a stream's server sees the client go)."""
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            connection.response = None
-            connection.close()
-            self._client.forget(connection)
-        if not keep_place:
-            self._free()
-
-    def _free(self) -> None:
-        done, self._done = self._done, None
-        if done is not None:
-            done()
-
-
 class HttpClient:
     """Keep-alive HTTP/1.1 to one origin; see the module docstring."""
 
@@ -367,6 +263,9 @@ class HttpClient:
         keepalive_s: float = 4.0,
         headers: Headers = (),
         ssl_context: ssl.SSLContext | None = None,
+        max_header_bytes: int = MAX_HEADER_BYTES,
+        max_headers: int = MAX_HEADERS,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         url = urlsplit(base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
@@ -376,29 +275,49 @@ class HttpClient:
         self.path = url.path.rstrip("/")
         self._ssl = (ssl_context or ssl.create_default_context()) if url.scheme == "https" else None
         authority = url.netloc.rsplit("@", 1)[-1]
+        for name, value in headers:
+            check_header(name, value)
+        if UNSAFE_PATH.search(self.path.encode()):
+            raise ValueError("the URL's path has a character that is not allowed")
         self._head_fixed = b"host: " + authority.encode("idna") + b"\r\n" + b"".join(
             name.lower() + b": " + value + b"\r\n" for name, value in headers
         )
         self.connect_timeout_s = connect_timeout_s
         self.read_timeout_s = read_timeout_s
         self.keepalive_s = keepalive_s
+        self.max_header_bytes = max_header_bytes
+        self.max_headers = max_headers
+        self.max_body_bytes = max_body_bytes
         self._places = asyncio.Semaphore(max_connections)
         self._idle: list[_Connection] = []
         self._open: set[_Connection] = set()
         self._closed = False
 
     async def request(
-        self, method: bytes, path: str, *, headers: Headers = (), body: bytes = b"", read_timeout_s: float | None = None
+        self,
+        method: bytes,
+        path: str,
+        *,
+        headers: Headers = (),
+        body: bytes = b"",
+        read_timeout_s: float | None = None,
+        max_body_bytes: int | None = None,
     ) -> Response:
         """Send the request and wait for the response's status line and headers.
 
         The caller reads the body from the ``Response`` and must ``release`` or
         ``close`` it: until then it holds one of the ``max_connections`` places.
+        ``max_body_bytes`` replaces the client's for this response (a stream's is larger).
         """
         if self._closed:
             raise ConnectError("the client is closed")
+        target = (self.path + path).encode()
+        if UNSAFE_PATH.search(target) or UNSAFE_PATH.search(method):
+            raise InvalidRequest("the request path has a character that is not allowed")
+        for name, value in headers:
+            check_header(name, value)
         head = b"".join((
-            method, b" ", (self.path + path).encode(), b" HTTP/1.1\r\n", self._head_fixed,
+            method, b" ", target, b" HTTP/1.1\r\n", self._head_fixed,
             b"".join(name + b": " + value + b"\r\n" for name, value in headers),
             b"content-length: ", str(len(body)).encode(), b"\r\n\r\n",
         ))  # fmt: skip
@@ -409,14 +328,17 @@ class HttpClient:
             except BaseException:
                 self._places.release()
                 raise
-            response = Response(self, connection, read_timeout_s or self.read_timeout_s, self._places.release)
+            response = Response(
+                self, connection, read_timeout_s or self.read_timeout_s, self._places.release,
+                self.max_body_bytes if max_body_bytes is None else max_body_bytes,
+            )  # fmt: skip
             try:
-                connection.send(head, body, response)
+                connection.send(head, body, response, reused=reused)
                 await response.start()
             except ReadError:
-                if reused and not fresh and not response.received and response.closed_unused():
-                    # A kept-alive connection the server had closed (or closed as we wrote):
-                    # it never saw the request. Once more, on a new connection.
+                if reused and not fresh and not response.written:
+                    # A kept-alive connection found closed before anything was written to
+                    # it: the server never saw the request. Once more, on a new connection.
                     response.close(keep_place=True)
                     continue
                 response.close()

@@ -26,6 +26,8 @@ in the cause chain                         nothing was sent)
 ``APIConnectionError``, or a connection    ``UpstreamError(retryable=True)``
 error in the cause chain
 a JSON decoding error in the cause chain   ``UpstreamError(retryable=True)``
+a body, stream or header over the target's ``UpstreamTooLarge`` (not retried)
+``limits`` (``adapters/bounded_session.py``)
 ``ContextWindowExceededError``,            ``UpstreamError(retryable=False,
 ``ContentPolicyViolationError``            upstream_status=400)``
 anything with an HTTP ``status_code``      ``UpstreamError(upstream_status=status)``,
@@ -37,6 +39,19 @@ anything else                              ``UpstreamError(retryable=False)``
 litellm's messages quote upstream bodies, which may echo the prompt: none of
 their text is kept, and errors are raised ``from None``. The messages we write
 name the target (``api_base``'s host, else the model) and the status.
+
+What an answer may cost: every call goes through the adapter's own aiohttp
+session (litellm's ``shared_session``), which bounds response headers and
+bodies by the target's ``limits`` (``adapters/bounded_session.py``). A stream
+is read chunk by chunk and never held: litellm's stream wrapper keeps every
+chunk it produced and the text so far (for its own logging, which the gateway
+does not use), so the adapter drops them as it goes, keeping the last two
+chunks (litellm compares them to detect a model repeating itself) and those
+with usage; and it stops a stream whose text passes ``max_stream_bytes``
+whatever transport litellm uses (``DISABLE_AIOHTTP_TRANSPORT`` bypasses the
+session). A stream's usage is passed on only when the upstream sent it: litellm
+would otherwise count the chunks it still holds, which are no longer all of them,
+and the gateway counts the answer itself.
 """
 
 from __future__ import annotations
@@ -48,11 +63,15 @@ import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from typing import Any, Final
 
+import aiohttp
 import httpx
+from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 
-from adapters.base import Adapter, Chunk, Completion, ModelCall
+from adapters.base import Adapter, Chunk, Completion, ModelCall, ResponseLimits
+from adapters.bounded_session import BodyTooLarge, bounded_session
 from adapters.openai_wire import (
     StreamAssembler,
     chat_params,
@@ -60,7 +79,7 @@ from adapters.openai_wire import (
     parse_completion,
     retry_after_seconds,
 )
-from gateway.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
+from gateway.errors import UpstreamError, UpstreamTimeout, UpstreamTooLarge, UpstreamUnreachable
 
 OFFLINE_ENV: Final = {
     "LITELLM_LOCAL_MODEL_COST_MAP": "True",
@@ -115,8 +134,11 @@ class LiteLLMAdapter(Adapter):
         api_base: str | None = None,
         timeout_s: float = 60.0,
         connect_timeout_s: float | None = None,
+        limits: ResponseLimits = ResponseLimits(),  # noqa: B008 - frozen, shared safely
     ) -> None:
         self.model = model
+        self.limits = limits
+        self._session: tuple[asyncio.AbstractEventLoop, aiohttp.ClientSession] | None = None
         self.api_key_env = api_key_env
         self.api_base = api_base
         self.timeout_s = timeout_s
@@ -136,6 +158,18 @@ class LiteLLMAdapter(Adapter):
         litellm = await asyncio.to_thread(load_litellm)
         litellm.suppress_debug_info = True
         logging.getLogger("LiteLLM").setLevel(logging.WARNING)
+
+    async def close(self) -> None:
+        held, self._session = self._session, None
+        if held is not None and held[0] is asyncio.get_running_loop():
+            await held[1].close()
+
+    def _bounded_session(self) -> aiohttp.ClientSession:
+        """The adapter's session in the running loop (made on first use: tests run many loops)."""
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session[0] is not loop or self._session[1].closed:
+            self._session = (loop, bounded_session(self.limits))
+        return self._session[1]
 
     async def ready(self) -> bool:
         """Whether the key's variable is set: closed APIs are not probed."""
@@ -159,6 +193,8 @@ class LiteLLMAdapter(Adapter):
             async with asyncio.timeout_at(deadline):
                 response = await litellm.acompletion(**self._arguments(call, deadline, stream=True))
         assembler = StreamAssembler()
+        size = 0
+        reported = False  # whether the upstream itself sent usage (litellm makes some up otherwise)
         try:
             while True:
                 with self._translate(litellm):
@@ -166,13 +202,27 @@ class LiteLLMAdapter(Adapter):
                         item = await anext(response, None)
                 if item is None:
                     break
+                reported = _forget_held(response) or reported
+                # litellm reads buffered data without a pause, so neither the event loop nor the deadline's
+                # timer would get a turn while an upstream keeps the buffer full: give both one.
+                await asyncio.sleep(0)
+                if asyncio.get_running_loop().time() >= deadline:
+                    raise UpstreamTimeout(f"upstream {self._target} did not finish within the deadline")
                 try:
                     chunk = assembler.feed(item.model_dump())
                 except (LookupError, TypeError, ValueError, AttributeError):
                     raise self._unreadable() from None
                 if chunk is not None:
+                    size += len(chunk.content or "") + sum(len(str(c)) for c in chunk.tool_calls or ())
+                    if size > self.limits.max_stream_bytes:
+                        raise UpstreamTooLarge(
+                            f"upstream {self._target}: the stream is larger than {self.limits.max_stream_bytes} bytes"
+                        )
                     yield chunk
-            yield assembler.finish()
+            final = assembler.finish()
+            # Without the upstream's usage, litellm counts the chunks it kept, which are not all of them
+            # (see _forget_held): the gateway counts what was produced itself (usage_source = counted).
+            yield final if reported or _forget_held(response) else replace(final, usage=None)
         finally:
             with suppress(Exception):  # closing must not hide why we stopped
                 await response.aclose()
@@ -190,6 +240,7 @@ class LiteLLMAdapter(Adapter):
             "max_retries": 0,
             "drop_params": True,
             "stream": stream,
+            "shared_session": self._bounded_session(),
         }
         if stream:
             arguments["stream_options"] = {"include_usage": True}
@@ -226,6 +277,10 @@ class LiteLLMAdapter(Adapter):
 
     def _translated(self, errors: Any, exc: Exception) -> UpstreamError:
         causes = list(_cause_chain(exc))
+        if any(isinstance(c, BodyTooLarge | LineTooLong) for c in causes) or any(
+            isinstance(c, BadHttpMessage) and "headers" in str(c).lower() for c in causes
+        ):
+            return UpstreamTooLarge(f"upstream {self._target}: the response is over the target's limits")
         status = getattr(exc, "status_code", None)
         status = status if isinstance(status, int) and 100 <= status < 600 else None
         # Not httpx.ConnectError: litellm's aiohttp transport also reports a reset after the
@@ -261,6 +316,21 @@ class LiteLLMAdapter(Adapter):
 
     def _unreadable(self) -> UpstreamError:
         return UpstreamError(f"upstream {self._target} sent an unreadable response")
+
+
+def _forget_held(response: Any) -> bool:
+    """Drop what litellm's stream wrapper keeps of a stream for its own logging (see the
+    module docstring): the last two chunks stay, and those carrying usage. Whether one of
+    them carries usage: the upstream's own report, which litellm keeps as it came."""
+    held = getattr(response, "chunks", None)
+    if not isinstance(held, list):
+        return False
+    with_usage = [c for c in held if getattr(c, "usage", None) is not None]
+    if len(held) > 64:
+        held[:] = [c for c in held[:-2] if getattr(c, "usage", None) is not None][-4:] + held[-2:]
+    if isinstance(getattr(response, "response_uptil_now", None), str):
+        response.response_uptil_now = ""
+    return bool(with_usage)
 
 
 def _cause_chain(exc: BaseException) -> Iterator[BaseException]:

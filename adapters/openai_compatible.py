@@ -18,6 +18,10 @@ any other non-2xx (400, 401, 404, 3xx...)     ``UpstreamError(retryable=False)``
 2xx with a body we cannot read (bad JSON,     ``UpstreamError(retryable=True,
 no choices, a stream cut before its end)      upstream_status=<the 2xx>)``
 an ``{"error": ...}`` event inside a stream   as its ``code`` were an HTTP status
+headers, body or stream over the target's     ``UpstreamTooLarge`` (not retried;
+``limits`` (``ResponseLimits``)               the connection is closed at once)
+a header that would split the request         ``UpstreamError(retryable=False)``,
+(CR, LF, NUL in a key, say)                   nothing sent
 ============================================  =====================================
 
 An unreadable 2xx counts as retryable: it is what a truncated body, a proxy's
@@ -55,16 +59,18 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from adapters.base import Adapter, Chunk, Completion, ModelCall
+from adapters.base import Adapter, Chunk, Completion, ModelCall, ResponseLimits
 from adapters.httpclient import (
     ConnectError,
     ConnectTimeout,
     HttpClient,
     HttpError,
+    InvalidRequest,
     PoolTimeout,
     ProtocolError,
     ReadTimeout,
     Response,
+    ResponseTooLarge,
 )
 from adapters.openai_wire import (
     SSEDecoder,
@@ -74,9 +80,10 @@ from adapters.openai_wire import (
     parse_completion,
     retry_after_seconds,
 )
-from gateway.errors import Overloaded, UpstreamError, UpstreamTimeout, UpstreamUnreachable
+from gateway.errors import Overloaded, UpstreamError, UpstreamTimeout, UpstreamTooLarge, UpstreamUnreachable
 
 _DRAIN_AFTER_DONE_S: Final = 1.0
+_YIELD_EVERY: Final = 32  # stream lines read before the event loop is given a turn
 # Idle connections are dropped before the upstream would drop them (uvicorn, which
 # vLLM runs on, closes after 5 s): a request never goes out on a connection being closed.
 _KEEPALIVE_S: Final = 4.0
@@ -97,8 +104,10 @@ class OpenAICompatibleAdapter(Adapter):
         timeout_s: float = 60.0,
         connect_timeout_s: float = 5.0,
         max_connections: int = 100,
+        limits: ResponseLimits = ResponseLimits(),  # noqa: B008 - frozen, shared safely
     ) -> None:
         self.api_base = api_base.rstrip("/")
+        self.limits = limits
         self.model = model
         self._api_key = api_key
         self._timeout_s = timeout_s
@@ -119,6 +128,8 @@ class OpenAICompatibleAdapter(Adapter):
             self._client = HttpClient(
                 self.api_base, max_connections=self._max_connections, connect_timeout_s=self._connect_timeout_s,
                 read_timeout_s=self._timeout_s, keepalive_s=_KEEPALIVE_S, headers=headers,
+                max_header_bytes=self.limits.max_header_bytes, max_headers=self.limits.max_headers,
+                max_body_bytes=self.limits.max_response_bytes,
             )  # fmt: skip
 
     async def close(self) -> None:
@@ -173,7 +184,7 @@ class OpenAICompatibleAdapter(Adapter):
             async with asyncio.timeout_at(deadline):
                 response = await client.request(
                     b"POST", "/chat/completions", headers=self._headers(call, b"text/event-stream"),
-                    body=self._body(call, stream=True),
+                    body=self._body(call, stream=True), max_body_bytes=self.limits.max_stream_bytes,
                 )  # fmt: skip
         try:
             if not 200 <= response.status < 300:
@@ -189,7 +200,13 @@ class OpenAICompatibleAdapter(Adapter):
         lines = response.lines()
         decoder = SSEDecoder()
         assembler = StreamAssembler()
+        count = 0
         while True:
+            count += 1
+            if count % _YIELD_EVERY == 0:  # buffered lines come without a pause: give the loop and the deadline a turn
+                await asyncio.sleep(0)
+                if asyncio.get_running_loop().time() >= deadline:
+                    raise UpstreamTimeout(f"upstream {self._host} did not finish within the deadline")
             with self._translate():
                 async with asyncio.timeout_at(deadline):
                     raw = await anext(lines, None)
@@ -266,6 +283,10 @@ class OpenAICompatibleAdapter(Adapter):
             raise UpstreamTimeout(f"upstream {self._host} sent nothing for {self._timeout_s:g} s") from None
         except TimeoutError:  # the call's deadline passed
             raise UpstreamTimeout(f"upstream {self._host} did not finish within the deadline") from None
+        except ResponseTooLarge as exc:
+            raise UpstreamTooLarge(f"upstream {self._host}: {exc}") from None
+        except InvalidRequest:
+            raise UpstreamError(f"a header for upstream {self._host} cannot be sent safely", retryable=False) from None
         except ProtocolError:
             raise self._unreadable(None) from None
         except HttpError as exc:  # ReadError: reset or closed mid-response

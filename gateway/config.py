@@ -38,6 +38,21 @@ class Limits(_Strict):
     max_body_bytes: int = Field(default=2_000_000, ge=1024)
     max_messages: int = Field(default=500, ge=1)
     request_deadline_s: float = Field(default=120.0, gt=0, le=3600)
+    max_header_bytes: int = Field(
+        default=32 << 10, ge=4096, le=1 << 20,
+        description="A request's line and headers together, in bytes; more: 431 and the connection closed.",
+    )  # fmt: skip
+    max_headers: int = Field(default=100, ge=16, le=1000, description="Header fields per request; more: 431.")
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, le=300,
+        description="Seconds from a request's first byte (or its connection) to the end of its headers; "
+        "then 408 and the connection closed.",
+    )  # fmt: skip
+    body_timeout_s: float = Field(
+        default=30.0, gt=0, le=3600,
+        description="Seconds from the end of a request's headers to the end of its body; then 408 and the "
+        "connection closed (a body that stops arriving).",
+    )  # fmt: skip
 
 
 class ClassifierSettings(_Strict):

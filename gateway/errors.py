@@ -53,6 +53,21 @@ class InvalidRequest(GatewayError):
     code = "invalid_request"
 
 
+class RequestTimeout(InvalidRequest):
+    """408: the request's headers or body stopped arriving (the front door's deadlines); the
+    connection is closed."""
+
+    status = 408
+    code = "request_timeout"
+
+
+class HeadersTooLarge(InvalidRequest):
+    """431: the request's headers are too large or too many; the connection is closed."""
+
+    status = 431
+    code = "request_header_fields_too_large"
+
+
 class AuthenticationFailed(GatewayError):
     """401: missing, unknown or revoked API key."""
 
@@ -151,6 +166,16 @@ class UpstreamUnreachable(UpstreamError):
     """
 
     code = "upstream_unreachable"
+
+
+class UpstreamTooLarge(UpstreamError):
+    """502: an upstream's answer passed a size limit (its body, its stream, its headers:
+    the target's ``limits``). Not retried on the same target; the next one may be tried."""
+
+    code = "upstream_response_too_large"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
 
 
 class StreamInterrupted(UpstreamError):

@@ -11,6 +11,7 @@ see the same row and its attempts. Each stage is a span (``gateway/telemetry.py`
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -23,7 +24,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from adapters.base import Chunk, Completion, ModelCall, Usage, merge_tool_call_delta
+from adapters.base import Chunk, Completion, ModelCall, ToolCallParts, Usage, tool_call_text
 from gateway.budget import Admission, BudgetKeeper
 from gateway.cache import AnswerCache, CachedAnswer, deterministic, scope_for
 from gateway.classify.base import Classification, Classifier, PolicyRecognizer
@@ -54,7 +55,7 @@ from gateway.pseudonymize.plan import Transformed, with_transform
 from gateway.resilience import Resilience
 from gateway.targets import TargetPool
 from gateway.telemetry import Telemetry
-from gateway.tokens import TokenCounter
+from gateway.tokens import AnswerTally, TokenCounter
 
 log = logging.getLogger("gateway.serving")
 
@@ -223,10 +224,12 @@ class ChatService:
             transformed is None or pseudonymised
         ):
             await self.cache.store(key, CachedAnswer(chain.answered_by, completion), decision.cache.ttl_s)
+        usage = await self._usage_off_loop(  # what the target produced (and bills): placeholders included
+            record, chain.answered_by, completion.usage, completion.content, completion.tool_calls
+        )
         if pseudonymised:
             assert transformed is not None
             completion = AnswerRestorer(transformed.result.vault).completion(completion)
-        usage = self._usage(record, chain.answered_by, completion.usage, completion.content, completion.tool_calls)
         cost = self._settle(record, loaded, chain.answered_by, usage)
         headers = self._headers(record, decision, loaded, chain.answered_by, chain.failed_attempts)
         headers["x-gateway-cost-usd"] = f"{cost:.8f}"
@@ -370,8 +373,10 @@ class ChatService:
     ) -> AsyncIterator[bytes]:
         created = int(time.time())
         rid, model = record.request_id, request.model
-        parts: list[str] = []
-        tool_calls: dict[int, dict[str, Any]] = {}
+        # The answer is never held whole: text past AnswerTally's bounds is counted off the loop and let go.
+        answering = loaded.policy.targets.get(chain.answered_by or "")
+        tally = AnswerTally(self._tokens, answering.model if answering else "")
+        tool_calls = ToolCallParts()  # kept while the answer is short enough to cache
         usage: Usage | None = None
         finish: str | None = None
         outcome, status, error_code = "client_disconnected", 499, None
@@ -382,12 +387,16 @@ class ChatService:
                 if chunk.content or chunk.tool_calls:
                     delta: dict[str, Any] = {}
                     if chunk.content:
-                        parts.append(chunk.content)
+                        tally.add(chunk.content)
                         delta["content"] = chunk.content
                     if chunk.tool_calls:
                         delta["tool_calls"] = chunk.tool_calls
                         for call_delta in chunk.tool_calls:
-                            merge_tool_call_delta(tool_calls, call_delta)
+                            tally.add(tool_call_text(call_delta), content=False)
+                            if tally.text is not None:
+                                tool_calls.add(call_delta)
+                    if tally.due:
+                        await tally.count_due()
                     yield _sse_line(chunk_body(rid, model, created, delta=delta))
                 if chunk.usage is not None:
                     usage = chunk.usage
@@ -395,16 +404,19 @@ class ChatService:
                     finish = chunk.finish_reason
                 chunk = await anext(chunks, None)
             yield _sse_line(chunk_body(rid, model, created, finish_reason=finish or "stop"))
-            usage = self._usage(record, chain.answered_by, usage, "".join(parts), tool_calls.values())
+            usage = await self._usage_off_loop(record, chain.answered_by, usage, tally.pending, (), tally.counted)
             if include_usage:
                 yield _sse_line(chunk_body(rid, model, created, usage=usage, with_choice=False))
             yield b"data: [DONE]\n\n"
             outcome, status = "ok", 200
             # Only a stream that ran to its end with a finish reason is cached; a cut
             # or failed one raised above, a client that left stopped us at a yield.
-            if key is not None and decision.cache is not None and chain.answered_by is not None and finish:
-                text = "".join(parts) if parts or not tool_calls else None
-                answer = Completion(text, finish, usage, [tool_calls[i] for i in sorted(tool_calls)] or None)
+            kept = tally.text  # None: too long to cache
+            if key is not None and decision.cache is not None and chain.answered_by is not None and finish and (
+                kept is not None
+            ):
+                text = kept if kept or not tool_calls else None
+                answer = Completion(text, finish, usage, tool_calls.calls() or None)
                 await self.cache.store(key, CachedAnswer(chain.answered_by, answer), decision.cache.ttl_s)
         except GatewayError as error:
             outcome, status, error_code = "stream_interrupted", error.status, error.code
@@ -412,10 +424,19 @@ class ChatService:
         finally:
             await chunks.aclose()  # type: ignore[attr-defined]
             self._note_attempts(record, chain)
-            produced = self._usage(record, chain.answered_by, usage, "".join(parts), tool_calls.values())
+            cancelled: asyncio.CancelledError | None = None
+            try:
+                produced = await self._usage_off_loop(
+                    record, chain.answered_by, usage, tally.pending, (), tally.counted
+                )
+            except asyncio.CancelledError as exc:  # going away while counting: count here, keep the record
+                cancelled = exc
+                produced = self._usage(record, chain.answered_by, usage, tally.pending, (), tally.counted)
             if chain.answered_by is not None:
                 self._settle(record, loaded, chain.answered_by, produced)
             self._finish(record, outcome=outcome, status=status, error_code=error_code)
+            if cancelled is not None:
+                raise cancelled
 
     # -- the record ------------------------------------------------------------
 
@@ -487,14 +508,32 @@ class ChatService:
         reported: Usage | None,
         text: str | None,
         tool_calls: Iterable[Mapping[str, Any]] | None,
+        counted: int = 0,
     ) -> Usage:
         """The upstream's usage report; without one (some streams, a client that left
-        before it came), the prompt and what was produced, counted with the model's tokenizer."""
+        before it came), the prompt and what was produced, counted with the model's tokenizer.
+        ``counted``: completion tokens of text already counted (``AnswerTally``), not in ``text``."""
         if reported is not None and reported.total_tokens > 0:
             return reported
         target = self._policy.current.policy.targets.get(target_name or "")
         record.row["usage_source"] = "counted"
-        return self._tokens.usage(target.model if target else "", record.messages, text or "", tool_calls or ())
+        usage = self._tokens.usage(target.model if target else "", record.messages, text or "", tool_calls or ())
+        return dataclasses.replace(usage, completion_tokens=usage.completion_tokens + counted) if counted else usage
+
+    async def _usage_off_loop(
+        self,
+        record: _Record,
+        target_name: str | None,
+        reported: Usage | None,
+        text: str | None,
+        tool_calls: Iterable[Mapping[str, Any]] | None,
+        counted: int = 0,
+    ) -> Usage:
+        """``_usage``, counting in a worker thread: a long prompt or answer costs ~0.1 s of CPU per MB."""
+        if reported is not None and reported.total_tokens > 0:
+            return reported
+        calls = list(tool_calls or ())
+        return await asyncio.to_thread(self._usage, record, target_name, reported, text, calls, counted)
 
     def _settle(self, record: _Record, loaded: LoadedPolicy, target_name: str, usage: Usage) -> Decimal:
         """Price the answering target's usage (``gateway/ledger/charge.py``) onto the row."""

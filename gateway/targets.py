@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from adapters.base import Adapter
+from adapters.base import Adapter, ResponseLimits
 from gateway.policy.model import Policy, Target
 
 log = logging.getLogger("gateway.targets")
@@ -38,16 +38,21 @@ def build_adapter(model_cache: Path) -> AdapterFactory:
             key = os.environ.get(target.api_key_env) if target.api_key_env else None
             return OpenAICompatibleAdapter(
                 target.api_base, target.model, api_key=key, timeout_s=target.timeout_s,
-                connect_timeout_s=target.connect_timeout_s,
+                connect_timeout_s=target.connect_timeout_s, limits=response_limits(target),
             )
         from adapters.litellm_client import LiteLLMAdapter
 
         return LiteLLMAdapter(
             target.model, api_key_env=target.api_key_env, api_base=target.api_base, timeout_s=target.timeout_s,
-            connect_timeout_s=target.connect_timeout_s,
+            connect_timeout_s=target.connect_timeout_s, limits=response_limits(target),
         )
 
     return factory
+
+
+def response_limits(target: Target) -> ResponseLimits:
+    """The adapter's view of the target's ``limits`` (the policy's, validated)."""
+    return ResponseLimits(**target.limits.model_dump())
 
 
 class TargetPool:

@@ -33,6 +33,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from gateway.app import ensure_dev_key
+    from gateway.httpserver import front_door
     from gateway.keys import KeyStore
     from gateway.ledger.store import Database
 
@@ -77,7 +78,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_config=None,  # keep the JSON handler (uvicorn would install its own)
         access_log=False,  # raw paths may carry anything: gateway.access logs route templates instead
         loop="uvloop",
-        http="gateway.httpserver:HttpProtocol",  # httptools, each response written in one call
+        http=front_door(config.limits),  # httptools, each response written in one call; header and body limits
         timeout_graceful_shutdown=config.resilience.shutdown_grace_s,  # SIGTERM: in-flight requests finish
     )
     return 0

@@ -89,6 +89,23 @@ class Pricing(_Strict):
         return self
 
 
+class TargetLimits(_Strict):
+    """What one answer of a target may cost the gateway (operators). Over a limit the attempt
+    fails as an upstream error (``upstream_response_too_large``), recorded as any failure."""
+
+    max_response_bytes: int = Field(
+        default=8 << 20, ge=1024, le=1 << 30, description="Largest body of a non-streamed answer, in bytes."
+    )
+    max_stream_bytes: int = Field(
+        default=32 << 20, ge=1024, le=1 << 34,
+        description="Largest streamed answer, all its events together, in bytes (litellm: its chunks' text).",
+    )  # fmt: skip
+    max_header_bytes: int = Field(
+        default=64 << 10, ge=1024, le=1 << 24, description="Largest response headers, names and values, in bytes."
+    )
+    max_headers: int = Field(default=100, ge=8, le=10_000, description="Most response header fields.")
+
+
 class Target(_Strict):
     """A model the gateway may send requests to."""
 
@@ -130,6 +147,10 @@ class Target(_Strict):
         "(default: the configuration's resilience.backpressure.max_in_flight; operators).",
     )
     pricing: Pricing | None = Field(default=None, description="What a request costs, for reports and replay.")
+    limits: TargetLimits = Field(
+        default_factory=TargetLimits,
+        description="Size limits on the target's answers: body, stream, headers (operators; docs/security.md).",
+    )
 
     @model_validator(mode="after")
     def _kind_fields(self) -> Target:

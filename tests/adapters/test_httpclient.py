@@ -8,6 +8,7 @@ chose, so every framing and failure the client must handle is real traffic.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import socket
 import ssl
@@ -23,10 +24,12 @@ from cryptography.x509.oid import NameOID
 from adapters.httpclient import (
     ConnectError,
     HttpClient,
+    InvalidRequest,
     PoolTimeout,
     ProtocolError,
     ReadError,
     ReadTimeout,
+    ResponseTooLarge,
 )
 
 Answer = Callable[[asyncio.StreamReader, asyncio.StreamWriter, bytes], Awaitable[bool]]
@@ -388,3 +391,119 @@ async def test_an_endless_line_is_refused(client_of: Callable[..., HttpClient]) 
             async for _ in response.lines():
                 pass
         response.close()
+
+
+# -- limits on what a server may make the client hold ------------------------------------
+
+
+async def test_response_headers_over_the_size_limit_are_refused(client_of: Callable[..., HttpClient]) -> None:
+    """One header that would be 64 MiB, sent in pieces: the client hangs up at its limit, without
+    waiting for the header to end (the parser holds a header whole until it does)."""
+    written = 0
+
+    async def answer(_: asyncio.StreamReader, writer: asyncio.StreamWriter, __: bytes) -> bool:
+        nonlocal written
+        writer.write(b"HTTP/1.1 200 OK\r\nx-filler: ")
+        with contextlib.suppress(ConnectionError):
+            while written < 64 << 20 and not writer.is_closing():
+                writer.write(b"a" * 65536)
+                written += 65536
+                await writer.drain()
+        return False
+
+    async with Scripted(answer) as server:
+        client = client_of(server.url, max_header_bytes=16384)
+        with pytest.raises(ResponseTooLarge) as caught:
+            await client.request(b"GET", "/models")
+        assert "16384" in str(caught.value)
+    assert written < 16 << 20
+
+
+async def test_too_many_response_headers_are_refused(client_of: Callable[..., HttpClient]) -> None:
+    many = b"".join(b"x-h%d: v\r\n" % i for i in range(200))
+    async with Scripted(ok(extra=many)) as server:
+        with pytest.raises(ResponseTooLarge):
+            await client_of(server.url, max_headers=50).request(b"GET", "/models")
+        response = await client_of(server.url, max_headers=250).request(b"GET", "/models")
+        assert await response.read() == b'{"ok":true}'  # the same answer under a higher limit
+        response.release()
+
+
+async def test_a_declared_body_over_the_limit_is_refused_before_reading_it(
+    client_of: Callable[..., HttpClient],
+) -> None:
+    async with Scripted(ok(b"x" * 5000)) as server:
+        client = client_of(server.url, max_body_bytes=4096)
+        with pytest.raises(ResponseTooLarge):
+            await client.request(b"GET", "/big")
+        response = await client.request(b"GET", "/big", max_body_bytes=5000)  # per request
+        assert len(await response.read()) == 5000
+        response.release()
+
+
+async def test_an_endless_chunked_body_is_cut_at_the_limit(client_of: Callable[..., HttpClient]) -> None:
+    sent = 0
+
+    async def answer(_: asyncio.StreamReader, writer: asyncio.StreamWriter, __: bytes) -> bool:
+        nonlocal sent
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        with contextlib.suppress(ConnectionError):
+            while sent < 64 << 20:  # would be 64 MiB; the client stops it long before
+                writer.write(b"%x\r\n%s\r\n" % (65536, b"y" * 65536))
+                sent += 65536
+                await writer.drain()
+        return False
+
+    async with Scripted(answer) as server:
+        response = await client_of(server.url, max_body_bytes=1 << 20).request(b"POST", "/x")
+        with pytest.raises(ResponseTooLarge):
+            await response.read()
+        response.close()
+        assert sent < 16 << 20
+
+
+# -- what is sent --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/a\r\nx-injected: 1", "/a\nb", "/a\x00", "/a b"])
+async def test_a_path_that_would_split_the_request_is_refused(client_of: Callable[..., HttpClient],
+                                                              path: str) -> None:  # fmt: skip
+    async with Scripted(ok()) as server:
+        with pytest.raises(InvalidRequest) as caught:
+            await client_of(server.url).request(b"GET", path)
+        assert caught.value.sent is False and server.requests == []
+
+
+@pytest.mark.parametrize(("name", "value"), [(b"x-id", b"a\r\nx-injected: 1"), (b"x-id", b"a\nb"),
+                                             (b"x-id", b"a\x00"), (b"x id", b"v"), (b"x:id", b"v")])  # fmt: skip
+async def test_a_header_that_would_split_the_request_is_refused(
+    client_of: Callable[..., HttpClient], name: bytes, value: bytes
+) -> None:
+    async with Scripted(ok()) as server:
+        with pytest.raises(InvalidRequest):
+            await client_of(server.url).request(b"GET", "/models", headers=[(name, value)])
+        with pytest.raises(InvalidRequest):
+            client_of(server.url, headers=[(name, value)])  # a key read from the environment, say
+        assert server.requests == []
+
+
+async def test_a_post_is_never_sent_twice_once_written(client_of: Callable[..., HttpClient]) -> None:
+    """The server reads the second request on a kept-alive connection, then drops it: the
+    upstream may have started the generation, so the client reports the failure, once."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> bool:
+        if b"/second" in request:
+            writer.transport.abort()
+            return False
+        return await ok()(reader, writer, request)
+
+    async with Scripted(answer) as server:
+        client = client_of(server.url)
+        first = await client.request(b"POST", "/first", body=b"{}")
+        await first.read()
+        first.release()  # kept alive, reused by the next request
+        with pytest.raises(ReadError) as caught:
+            await client.request(b"POST", "/second", body=b"{}")
+        assert caught.value.sent is True
+        assert [r.split(b" ")[1] for r in server.requests] == [b"/v1/first", b"/v1/second"]
+        assert server.connections == 1
