@@ -272,7 +272,7 @@ def _split_number(value: str, rng: random.Random) -> str:
 
 
 def hard_split(source: Values, key: str) -> tuple[str, list[tuple[int, int, str]]]:
-    lead = [t for t in T.SPLIT_LEAD[source.language] if "{" + key + "}" in t][0]
+    lead = next(t for t in T.SPLIT_LEAD[source.language] if "{" + key + "}" in t)
     raw = source.card() if key == "card" else source.iban()
     return fill(lead, {key: _split_number(raw, source.rng)})
 
@@ -398,7 +398,5 @@ def generate_corpus(split: str = "test", size: int = 1600, seed: int | None = No
             else:
                 text, spans = fill(source.rng.choice(T.SENSITIVE[language][key]), source.values())
                 form = "plain"
-            samples.append(
-                Sample((text,), tuple(Span(0, s, e, entity) for s, e, entity in spans), language, form)
-            )
+            samples.append(Sample((text,), tuple(Span(0, s, e, entity) for s, e, entity in spans), language, form))
     return samples

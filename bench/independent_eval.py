@@ -94,7 +94,9 @@ class Report:
     examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
 
 
-def score(report: Report, sample: Any, entity_types: frozenset[str], detections: Sequence[Any], error: str | None) -> None:
+def score(
+    report: Report, sample: Any, entity_types: frozenset[str], detections: Sequence[Any], error: str | None
+) -> None:
     labels = {span.entity for span in sample.spans}
     required = E.level_of(labels)
     decided = E.level_of(entity_types, error)
@@ -115,7 +117,8 @@ def score(report: Report, sample: Any, entity_types: frozenset[str], detections:
         report.examples[f"confidential missed ({sample.group}, {sample.form})"].append(text)
     elif required < CONFIDENTIAL and decided > INTERNAL:
         found = sorted(t for t in entity_types if t in ENTITY_LEVELS)
-        report.examples[f"clean over-kept ({sample.group})"].append(f"{found} {text}" if not error else f"[{error}] {text}")
+        note = f"[{error}]" if error else str(found)
+        report.examples[f"clean over-kept ({sample.group})"].append(f"{note} {text}")
 
 
 async def evaluate_ours(classifier: Any, corpus: Sequence[Any]) -> Report:
@@ -181,20 +184,21 @@ def _rows(title: str, slices: dict[str, tuple[Tally, Tally | None]]) -> list[str
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name, (ours, theirs) in slices.items():
-        def cell(get: Callable[[Tally], str]) -> str:
-            return get(ours) + (f" ({get(theirs)})" if theirs is not None else "")
-
-        lines.append(
-            f"| {name} | {ours.prompts} | {cell(lambda t: f'{t.restricted_leaks}/{t.restricted}')} | "
-            f"{cell(lambda t: _pct(t.kept_rate()))} | "
-            f"{cell(lambda t: f'{_pct(t.over_rate())} ({t.clean_over}/{t.clean})' if t is ours else _pct(t.over_rate()))} | "
-            f"{ours.on_error} |"
-        )
+        leaks = f"{ours.restricted_leaks}/{ours.restricted}"
+        kept = _pct(ours.kept_rate())
+        over = f"{_pct(ours.over_rate())} ({ours.clean_over}/{ours.clean})"
+        if theirs is not None:
+            leaks += f" ({theirs.restricted_leaks}/{theirs.restricted})"
+            kept += f" ({_pct(theirs.kept_rate())})"
+            over += f" ({_pct(theirs.over_rate())})"
+        lines.append(f"| {name} | {ours.prompts} | {leaks} | {kept} | {over} | {ours.on_error} |")
     return lines
 
 
 def render_markdown(ours: Report, theirs: Report | None, split: str, size: int) -> str:
-    def pair(getter: Callable[[Report], dict[str, Tally]], keys: Sequence[str]) -> dict[str, tuple[Tally, Tally | None]]:
+    Slices = dict[str, tuple[Tally, Tally | None]]
+
+    def pair(getter: Callable[[Report], dict[str, Tally]], keys: Sequence[str]) -> Slices:
         return {k: (getter(ours)[k], getter(theirs)[k] if theirs else None) for k in keys}
 
     lines = [
@@ -230,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=1600)
     parser.add_argument("--no-presidio", action="store_true", help="skip plain Presidio's figures")
     parser.add_argument("--markdown", type=Path, help="also write the figures to this file")
-    parser.add_argument("--examples", action="store_true", help="print failing prompts (look at the tune split only: the test split is never tuned on)")
+    parser.add_argument("--examples", action="store_true", help="print failing prompts (tune split only)")
     args = parser.parse_args(argv)
 
     corpus = corpus_module.generate_corpus(args.split, args.size)
