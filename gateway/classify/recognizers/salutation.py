@@ -83,6 +83,7 @@ _INTROS = (
     "klant", "rekeninghouder", "begunstigde", "aanvrager", "aanvraagster", "pashouder",
     "contactpersoon", "kredietnemer", "borg", "wederpartij", "opdrachtgever",
 )  # fmt: skip
+INTROS = _INTROS
 _INTRO = rf"(?<![\p{{L}}])(?i:{'|'.join(_INTROS)})(?:[ \t]*[:：,][ \t]*|[ \t]+)"
 
 _CLOSINGS = (
