@@ -93,9 +93,20 @@ _CAPS_SURNAME = regex.compile(
 _COMMON = (
     frozenset(EN_STOP | DE_STOP | FR_STOP | ES_STOP | IT_STOP | NL_STOP) | NOT_NAME_WORDS | salutation.NOT_NAME_WORDS
 )
+_LOWER_PARTICLES = r"(?:(?:van|den|der|de|ter|ten|von|di|da|del|la|le|'t)[ \t]+){0,3}"
 _INTRO_LOWER = regex.compile(
     rf"(?<![\p{{L}}])(?:{'|'.join(salutation.INTROS)})[ \t]*[:,]?[ \t]+"
-    r"(\p{Ll}[\p{Ll}'’\-]+[ \t]+\p{Ll}[\p{Ll}'’\-]+)(?=[ \t]*(?:$|[\n,.;:!?)]|[ \t]\p{Ll}))"
+    rf"(\p{{Ll}}[\p{{Ll}}'’\-]+[ \t]+{_LOWER_PARTICLES}\p{{Ll}}[\p{{Ll}}'’\-]+)"
+    r"(?=[ \t]*(?:$|[\n,.;:!?)]|[ \t]\p{Ll}))"
+)
+# A Chinese or Japanese name after a Latin introducing word (``customer 千代 佐藤``).
+_INTRO_HAN = regex.compile(
+    rf"(?<![\p{{L}}])(?i:{'|'.join(salutation.INTROS)})[ \t]*[:,]?[ \t]*"
+    r"(\p{Han}{1,3}(?:[ \t]?\p{Han}{1,3})?)(?![\p{Han}])"
+)
+# ``姓, 名`` in a cell: the register form of a Chinese or Japanese name.
+_HAN_SURNAME_FIRST = regex.compile(
+    r"(?<=^|\n|[\"'(\[;|\t])[ \t]*(\p{Han}{1,2}[,，][ \t]*\p{Han}{1,3})(?=[\"')\];|\t]|$|\n)"
 )
 # Capital words that are not surnames in ``SURNAME, Given`` position.
 _NOT_CAPS_NAMES_TEXT = """
@@ -122,8 +133,11 @@ class StructuredNameRecognizer(ScanningRecognizer):
                     yield match.start(1), match.end(1), 0.85
         for match in _INTRO_LOWER.finditer(text):
             words = match.group(1).split()
-            if not any(word in _COMMON for word in words):
+            if words[0] not in _COMMON and words[-1] not in _COMMON:
                 yield match.start(1), match.end(1), 0.6
+        if not text.isascii():
+            for match in (*_INTRO_HAN.finditer(text), *_HAN_SURNAME_FIRST.finditer(text)):
+                yield match.start(1), match.end(1), 0.85
 
 
 def _json_values(text: str) -> Iterator[tuple[int, int, float]]:
