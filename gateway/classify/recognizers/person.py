@@ -99,6 +99,8 @@ _PATTERNS: tuple[tuple[regex.Pattern[str], float], ...] = tuple(
 _LATIN = salutation.compile_all(salutation.LATIN_PATTERNS)
 _CJK = salutation.compile_all(salutation.CJK_PATTERNS)
 _KOREAN = salutation.compile_all(salutation.KOREAN_PATTERNS)
+_CYRILLIC_GREEK = salutation.compile_all(salutation.CYRILLIC_GREEK_PATTERNS)
+_CYRILLIC_OR_GREEK = regex.compile(r"[\p{Cyrillic}\p{Greek}]")
 _NOT_NAMES = NOT_NAME_WORDS | salutation.NOT_NAME_WORDS
 
 
@@ -114,6 +116,10 @@ class PersonNameRecognizer(ScanningRecognizer):
         for pattern, score in (*(_PATTERNS + _CJK if han else ()), *(_KOREAN if has_hangul(text) else ())):
             for match in pattern.finditer(text):
                 yield match.start(), match.end(), score
+        if not text.isascii() and _CYRILLIC_OR_GREEK.search(text) is not None:
+            for pattern, score in _CYRILLIC_GREEK:
+                for match in pattern.finditer(text):
+                    yield match.start(), match.end(), score
         if han and has_kana(text):
             return
         for pattern, score in _LATIN:

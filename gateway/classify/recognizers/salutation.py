@@ -65,6 +65,11 @@ _TITLE = (
     r"|(?:M|MM|D)\.)"  # single letters only with their dot: ``M. Dupont``, ``D. José``
 )
 _CYRILLIC_GREEK_NAME = r"[\p{Lu}][\p{Ll}]+(?:[ \t]+[\p{Lu}][\p{Ll}]+){0,2}"
+_CG_WORD = r"(?=[\p{Cyrillic}\p{Greek}])\p{Lu}[\p{Cyrillic}\p{Greek}&&\p{Ll}]+"
+_CYRILLIC_GREEK_INTRO = (
+    "клиент|клиентка|клиента|клиенту|получатель|владелец|заёмщик|заемщик|держатель|"
+    "πελάτης|πελάτισσα|δικαιούχος|κάτοχος|δανειολήπτης"
+)
 
 # Words that introduce a person, any case (``Kunde``, ``die Kundin``, ``titulaire :``).
 _INTROS = (
@@ -124,6 +129,17 @@ CJK_PATTERNS: tuple[tuple[str, float], ...] = (
 )
 KOREAN_PATTERNS: tuple[tuple[str, float], ...] = (
     (rf"(?<![\uac00-\ud7a3])(?!(?:{_KO_NOT_NAMES})(?:님|씨)){_KO_NAME}(?=님|씨)", 0.85),
+    (rf"(?<=(?:고객|성명|이름|예금주|수취인|신청인|차주)[ \t]*[:：]?[ \t]*){_KO_NAME}(?![\uac00-\ud7a3])", 0.85),
+)
+# Russian and Greek write nouns in lower case: capitalised words inside a sentence are
+# names of people or places. After an introducing word (Latin or not) one is enough; two
+# or three in a row anywhere but a sentence's start count weakly (0.5).
+CYRILLIC_GREEK_PATTERNS: tuple[tuple[str, float], ...] = (
+    (
+        rf"(?<=(?i:{_CYRILLIC_GREEK_INTRO}|{'|'.join(_INTROS)})[ \t]*[:,]?[ \t]+){_CG_WORD}(?:[ \t]+{_CG_WORD}){{0,2}}",
+        0.6,
+    ),
+    (rf"(?<=[\p{{Ll}},][ \t]+){_CG_WORD}(?:[ \t]+{_CG_WORD}){{1,2}}", 0.5),
 )
 
 
