@@ -379,4 +379,4 @@ def test_the_renewal_threshold_comes_from_the_operator_config(tmp_path, monkeypa
         classifier.load()
     finally:
         classifier.close()
-    assert built == [{"compiled": False, "renew_after": 250_000}]
+    assert built == [{"compiled": False, "renew_after": 250_000, "ner_models": None}]

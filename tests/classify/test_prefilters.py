@@ -27,6 +27,12 @@ EDGE_CASES = [
     "card 4111 1111 1111 1111 and 4111-1111-1111-1111-123",
     "digits 1234 5678 9012 are twelve, 12345678901 are eleven",
     "PSC 7918, Box 7253, APO AE 59232",
+    "山田太郎様、Mr. Smith様の件です",
+    "Клиент Иван Петров и госпожа Смирнова",
+    "고객 김민수님께",
+    "Sehr geehrte Frau Weißgerber,\nanbei der Auszug.\nMit freundlichen Grüßen\nJürgen Obermaier",
+    "Via Garibaldi, 12, 10122, Torino (TO); Calle de Alcalá 48, 28014 Madrid; Keizersgracht 123, 1015 CJ Amsterdam",
+    "東京都千代田区丸の内1丁目1番1号",
 ]
 
 
@@ -56,7 +62,7 @@ def test_the_corpus_exercises_every_shortcut(texts: list[str]) -> None:
     ("recognizer", "patterns", "fewest"),
     [
         (address.StreetAddressRecognizer(), address._PATTERNS, 50),
-        (person.PersonNameRecognizer(), person._PATTERNS, 100),
+        (person.PersonNameRecognizer(), (), 100),
     ],
     ids=["addresses", "person-names"],
 )
@@ -65,7 +71,7 @@ def test_findings_are_the_same(
 ) -> None:
     found = 0
     for text in texts:
-        want = list(_every_pattern(patterns, text))
+        want = list(_every_pattern(patterns, text) if patterns else recognizer.scan_with(text, every=True))
         assert list(recognizer.scan(text)) == want, text
         found += len(want)
     assert found > fewest

@@ -30,7 +30,7 @@ import regex
 from gateway.classify.recognizers import salutation
 from gateway.classify.recognizers.base import ScanningRecognizer
 from gateway.classify.recognizers.name_shape import NOT_NAME_WORDS
-from gateway.classify.script import has_han, has_hangul, has_kana
+from gateway.classify.script import has_han, has_hangul
 
 _SINGLE_SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
@@ -111,18 +111,25 @@ class PersonNameRecognizer(ScanningRecognizer):
     ENTITY = "PERSON"
 
     def scan(self, text: str) -> Iterator[tuple[int, int, float]]:
-        # The Chinese and Japanese patterns cannot match without a Chinese character, the Korean
-        # one without Hangul: skipped on other text (most of a short English prompt's pattern pass).
-        han = has_han(text)
-        for pattern, score in (*(_PATTERNS + _CJK if han else ()), *(_KOREAN if has_hangul(text) else ())):
-            for match in pattern.finditer(text):
-                yield match.start(), match.end(), score
-        if not text.isascii() and _CYRILLIC_OR_GREEK.search(text) is not None:
-            for pattern, score in _CYRILLIC_GREEK:
+        return self.scan_with(text, every=False)
+
+    @staticmethod
+    def scan_with(text: str, *, every: bool) -> Iterator[tuple[int, int, float]]:
+        """The matches; ``every``: run each pattern, even where its script is absent (for tests).
+
+        The Chinese and Japanese patterns cannot match without a Chinese character, the Korean
+        ones without Hangul, the Russian and Greek ones without their letters: skipped on other
+        text (most of a short English prompt's pattern pass otherwise)."""
+        han = every or has_han(text)
+        groups = (
+            (_PATTERNS + _CJK, han),
+            (_KOREAN, every or has_hangul(text)),
+            (_CYRILLIC_GREEK, every or (not text.isascii() and _CYRILLIC_OR_GREEK.search(text) is not None)),
+        )
+        for patterns, wanted in groups:
+            for pattern, score in patterns if wanted else ():
                 for match in pattern.finditer(text):
                     yield match.start(), match.end(), score
-        if han and has_kana(text):
-            return
         for pattern, score in _LATIN:
             for match in pattern.finditer(text):
                 span = _trimmed(match.group())
