@@ -37,9 +37,7 @@ _READABLE_LETTERS = (
     "\u1e00-\u1eff"  # Latin extended additional (Vietnamese...)
     "\u2c60-\u2c7f\ua720-\ua7ff\uab30-\uab6f"  # Latin extended C, D, E
     "\u3005"  # the ideographic iteration mark (佐々木)
-    + _HAN_RANGES
-    + _KANA_RANGES
-    + _HANGUL_RANGES
+    f"{_HAN_RANGES}{_KANA_RANGES}{_HANGUL_RANGES}"
 )
 _UNREADABLE_LETTER = rf"(?![{_READABLE_LETTERS}])[^\W\d_]"
 _UNREADABLE_WORD = re.compile(rf"(?:{_UNREADABLE_LETTER}){{{UNREADABLE_RUN},}}")

@@ -117,9 +117,7 @@ _EU_POSTCODE = (
     r"(?:\d{4}[ \t]?[A-Z]{2}(?![\p{L}])|\d{4}-\d{3}|\d{3}[ \t]\d{2}|\d{5}"
     r"|(?!19[5-9]\d|20[0-3]\d)\d{4})(?!\d)"
 )
-_EU_TOWN = (
-    rf"{_U}(?:[ \t]+(?:{_U}|aan|an|am|de|del|di|la|le|sur|en|op|im))*(?:[ \t]*\([A-Z]{{2}}\))?"
-)
+_EU_TOWN = rf"{_U}(?:[ \t]+(?:{_U}|aan|an|am|de|del|di|la|le|sur|en|op|im))*(?:[ \t]*\([A-Z]{{2}}\))?"
 _EU_ADDRESS = (
     rf"(?:\d{{1,5}}[ \t]+{_EU_STREET_WORDS}|{_EU_STREET_WORDS}[ \t]*,?[ \t]+{_EU_NUMBER}{_EU_EXTRA})"
     rf"[ \t]*,[ \t]*(?:{_EU_POSTCODE}[ \t]*,?[ \t]+{_EU_TOWN}|{_EU_TOWN}[ \t]*,[ \t]*{_EU_POSTCODE})"
