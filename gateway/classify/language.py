@@ -12,7 +12,8 @@ of a text is in:
 - otherwise the lower-case words of its *prose lines* (three words or more, two of them
   starting in lower case: not table rows, headers or lists of names) go to lingua: the
   capitalised words but a line's first are left out, names and places from elsewhere (``for Laura Gonzalez
-  in Madrid`` is English); lingua runs
+  in Madrid`` is English); prose with two common English words and no common word of the
+  other languages is English at once (``_plainly_english``, a shortcut); otherwise lingua runs
   (``lingua-language-detector``, low-accuracy mode: its models ship in the wheel, no
   download; about 40 MB and a tenth of a millisecond per short text, measured) restricted
   to ``LANGUAGES``; its best guess is the paragraph's language;
@@ -117,6 +118,8 @@ class LanguageDetector:
         )
         if not prose:
             return UNDETERMINED
+        if _plainly_english(prose):
+            return "en"
         ranked = self._detector.compute_language_confidence_values(prose)
         if not ranked or ranked[0].value <= 0.0:
             return UNDETERMINED
@@ -126,6 +129,31 @@ class LanguageDetector:
             if candidate.language.iso_code_639_1.name == "EN":
                 return "en"
         return str(ranked[0].language.iso_code_639_1.name.lower())
+
+
+# A shortcut before lingua (a tenth of a millisecond a short prompt): prose with at least two
+# of these English words and none of the other languages' most frequent words is English.
+# A word of both lists' languages (``die``, ``as``) sends the text to lingua.
+_ENGLISH_WORDS_TEXT = """
+    the and of to for is are was were that this with please has have had not from you your our will
+    be been would could should can which what when it its they them their there about into
+"""
+_OTHER_WORDS_TEXT = """
+    der die das den dem des und ist sind nicht mit für von zu auf eine einer ein sie bitte ich wir
+    le la les des du et est sont pas pour avec une un dans sur vous nous au aux ce cette
+    el los las y es son por para con una un del al lo su que en de
+    il lo gli di che è sono non per con una un della nel alla
+    het een van en zijn niet voor met op ook naar bij uw
+    o os as um uma do da dos não em
+"""
+_ENGLISH_WORDS = frozenset(_ENGLISH_WORDS_TEXT.split())
+_OTHER_WORDS = frozenset(_OTHER_WORDS_TEXT.split())
+
+
+def _plainly_english(prose: str) -> bool:
+    words = prose.lower().split()
+    english = sum(1 for word in words if word in _ENGLISH_WORDS)
+    return english >= 2 and not any(word in _OTHER_WORDS for word in words)
 
 
 def _is_prose(line: str) -> bool:

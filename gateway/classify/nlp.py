@@ -143,7 +143,9 @@ def load_ner_pipeline(name: str) -> Language:
 class NerNlpEngine(SpacyNlpEngine):
     """A Presidio NLP engine over an NER-only spaCy pipeline (module docstring)."""
 
-    def __init__(self, model: str = "en_core_web_sm", language: str = "en", *, compiled: bool = True) -> None:
+    def __init__(
+        self, model: str = "en_core_web_sm", language: str = "en", *, compiled: bool = True, keep_words: bool = True
+    ) -> None:
         super().__init__(
             models=[{"lang_code": language, "model_name": model}],
             ner_model_configuration=NerModelConfiguration(
@@ -155,11 +157,13 @@ class NerNlpEngine(SpacyNlpEngine):
         self.language = language
         self.model_name = model
         self.compiled = compiled
+        self.keep_words = keep_words  # ``keep_vocabulary`` at load: faster passes, ~25 MB more
         self._compiled: CompiledNer | None = None
 
     def load(self) -> None:
         pipeline = load_ner_pipeline(self.model_name)
-        keep_vocabulary(pipeline)
+        if self.keep_words:
+            keep_vocabulary(pipeline)
         self.nlp = {self.language: pipeline}  # type: ignore[assignment]  # untyped base
         if self.compiled and pipeline.pipe_names == ["ner"]:
             self._compiled = compile_ner(pipeline)

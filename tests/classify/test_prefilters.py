@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gateway.classify.recognizers import address, payment, person
+from gateway.classify.recognizers import address, payment, person, structured
 from gateway.classify.script import has_han
 from tests.classify.conftest import load_bench_module
 
@@ -33,6 +33,8 @@ EDGE_CASES = [
     "Sehr geehrte Frau Weißgerber,\nanbei der Auszug.\nMit freundlichen Grüßen\nJürgen Obermaier",
     "Via Garibaldi, 12, 10122, Torino (TO); Calle de Alcalá 48, 28014 Madrid; Keizersgracht 123, 1015 CJ Amsterdam",
     "東京都千代田区丸の内1丁目1番1号",
+    'Rows:\n"VANDERBEEK, Annelies";1200\nname,iban\nJohn Smith,DE89\n{"account_holder": "Ana Ruiz"}',
+    "customer jan krčmář asked; client 千代 佐藤 too",
 ]
 
 
@@ -63,8 +65,9 @@ def test_the_corpus_exercises_every_shortcut(texts: list[str]) -> None:
     [
         (address.StreetAddressRecognizer(), address._PATTERNS, 50),
         (person.PersonNameRecognizer(), (), 100),
+        (structured.StructuredNameRecognizer(), (), 5),
     ],
-    ids=["addresses", "person-names"],
+    ids=["addresses", "person-names", "structured-names"],
 )
 def test_findings_are_the_same(
     texts: list[str], recognizer: Any, patterns: Sequence[tuple[Any, ...]], fewest: int

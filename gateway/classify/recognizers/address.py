@@ -123,7 +123,7 @@ _EU_ADDRESS = (
     rf"[ \t]*,[ \t]*(?:{_EU_POSTCODE}[ \t]*,?[ \t]+{_EU_TOWN}|{_EU_TOWN}[ \t]*,[ \t]*{_EU_POSTCODE})"
 )
 _PREFIX_STREETS = (
-    "Calle", "C/", "Avenida", "Avda", "Av", "Plaza", "Pza", "Paseo", "Rambla", "Camino", "Carretera",
+    "Calle", "C/", "Avenida", "Avda", "Plaza", "Pza", "Paseo", "Rambla", "Camino", "Carretera",
     "Ronda", "Travesía", "Glorieta", "Vial", "Callejón", "Cuesta", "Pasaje", "Urbanización",
     "Via", "Viale", "Piazza", "Piazzale", "Corso", "Largo", "Vicolo", "Contrada", "Borgo", "Strada",
     "Rotonda", "Lungomare", "Vico", "Rua", "Travessa", "Praça", "Estrada", "Alameda",
@@ -179,8 +179,15 @@ def _mentions(words: tuple[str, ...], then: str) -> Condition:
 _UK_CONDITION = _holds(_UK_POSTCODE)
 _DE_CONDITION = _mentions(_DE_WORDS, r"[ \t]*\d")
 _FR_CONDITION = _mentions(_FR_WORDS, r"[ \t]")
-_EU_CONDITION = _holds(r",[ \t]*\d{3}")
-_PREFIX_CONDITION = _mentions(tuple(word.lower() for word in _PREFIX_STREETS), r"\.?[ \t]")
+_EU_CONDITION = _holds(r",[ \t]+\d{3}")  # ", " then a postcode's digits (not an amount's ``1,250``)
+
+
+def _written(words: tuple[str, ...]) -> Condition:
+    """One of ``words`` as written (case and all): a substring search, far cheaper than a scan."""
+    return lambda text: any(word in text for word in words)
+
+
+_PREFIX_CONDITION = _written(_PREFIX_STREETS)
 _SUFFIX_CONDITION = _mentions(_SUFFIX_STREETS, r"[ \t]+\d")
 _PATTERNS: tuple[tuple[regex.Pattern[str], float, Condition], ...] = tuple(
     (regex.compile(pattern), score, condition)

@@ -97,7 +97,7 @@ _PATTERNS: tuple[tuple[regex.Pattern[str], float], ...] = tuple(
         (rf"{_SURNAME}(?:{_GIVEN})?(?=(?:{_ZH_ADDRESS}))", 0.85),
     )
 )
-_LATIN = salutation.compile_all(salutation.LATIN_PATTERNS)
+_LATIN = tuple((regex.compile(pattern), score, need) for pattern, score, need in salutation.LATIN_PATTERNS)
 _CJK = salutation.compile_all(salutation.CJK_PATTERNS)
 _KOREAN = salutation.compile_all(salutation.KOREAN_PATTERNS)
 _CYRILLIC_GREEK = salutation.compile_all(salutation.CYRILLIC_GREEK_PATTERNS)
@@ -130,7 +130,10 @@ class PersonNameRecognizer(ScanningRecognizer):
             for pattern, score in patterns if wanted else ():
                 for match in pattern.finditer(text):
                     yield match.start(), match.end(), score
-        for pattern, score in _LATIN:
+        needs = None if every else salutation.latin_needs(text)
+        for pattern, score, need in _LATIN:
+            if needs is not None and not needs[need]:
+                continue
             for match in pattern.finditer(text):
                 span = _trimmed(match.group())
                 if span is not None:

@@ -112,16 +112,36 @@ _JA_INTRO = "氏名|名義人|口座名義|お客様|顧客名|顧客|契約者|
 _KO_NAME = r"[\uac00-\ud7a3]{2,4}"
 _KO_NOT_NAMES = "고객|여러분|선생|회원|사장|부장|과장|팀장|손님"
 
-LATIN_PATTERNS: tuple[tuple[str, float], ...] = (
-    (rf"(?<={_TITLE}[ \t]+){NAME}", 0.85),
-    (rf"(?<=(?:{_SLAVIC_GREEK_TITLES})[ \t]+){_CYRILLIC_GREEK_NAME}", 0.85),
-    (rf"(?<={_INTRO}){TWO_NAME_WORDS}", 0.6),
+# Necessary conditions of the Latin patterns, cheap to test: a title as written, an
+# introducing word in the lower-cased text, a line break, a Cyrillic or Greek letter.
+TITLE_STRINGS = tuple(
+    sorted({title.replace("\\", "") for title in _TITLES + _LOWER_TITLES} | {"M.", "MM.", "D."})
+)
+_SLAVIC_GREEK_STRINGS = tuple(title.replace("\\", "") for title in _SLAVIC_GREEK_TITLES.split("|"))
+
+# (pattern, score, what the text must contain: "title", "slavic", "intro" or "line")
+LATIN_PATTERNS: tuple[tuple[str, float, str], ...] = (
+    (rf"(?<={_TITLE}[ \t]+){NAME}", 0.85, "title"),
+    (rf"(?<=(?:{_SLAVIC_GREEK_TITLES})[ \t]+){_CYRILLIC_GREEK_NAME}", 0.85, "slavic"),
+    (rf"(?<={_INTRO}){TWO_NAME_WORDS}", 0.6, "intro"),
     (
         rf"(?<=(?:^|\n)[ \t>]*(?:{'|'.join(_CLOSINGS)})[ \t]*[,.!]?[ \t]*\r?\n[ \t>]*)"
         rf"{TWO_NAME_WORDS}(?=[ \t]*(?:\r?\n|$|,))",
         0.85,
+        "line",
     ),
 )
+
+
+def latin_needs(text: str) -> dict[str, bool]:
+    """Which of the Latin patterns' conditions ``text`` meets (``LATIN_PATTERNS``)."""
+    lowered = text.lower()
+    return {
+        "title": any(title in text for title in TITLE_STRINGS),
+        "slavic": not text.isascii() and any(title in text for title in _SLAVIC_GREEK_STRINGS),
+        "intro": any(intro in lowered for intro in _INTROS),
+        "line": "\n" in text,
+    }
 CJK_PATTERNS: tuple[tuple[str, float], ...] = (
     (rf"(?<=(?:{_CJK_CLOSINGS})[。.!！]?[ \t]*\r?\n[ \t]*){_JA_NAME}(?=[ \t]*(?:\r?\n|$))", 0.85),
     (rf"(?<![\p{{Han}}々])(?!(?:{_JA_NOT_NAMES})(?:{_JA_HONORIFIC})){_JA_NAME}(?={_JA_HONORIFIC})", 0.85),
