@@ -14,8 +14,8 @@ bracketed area code ``(0161) 496 0066``, ``(591)341-7776``  0.6
 North American ``206.269.0743``, ``797-386-9073``      0.6
 trunk ``0``, valid in a European region: separated / 10+ digits  0.6 / 0.5
 ten digits shaped like a North American number      0.3
-a local number: 7-11 digits in groups of 2-4           0.3
-a local number: 8-11 digits from a trunk ``0``, unbroken  0.2
+a local number: 7-12 digits in groups of 2-4           0.3
+a local number: 9-11 digits, unbroken                   0.2
 ====================================================  =======
 
 Local numbers (``448 91 830``, ``763 5734``, ``0034664881``) are how staff write a
@@ -122,10 +122,10 @@ def _local_score(number: str, digits: str) -> float:
     """A number written without a country code (module docstring): weak, needs context."""
     if number.startswith("+"):
         return 0.0
-    if 7 <= len(digits) <= 11 and _LOCAL_GROUPS.fullmatch(number):
+    if 7 <= len(digits) <= 12 and _LOCAL_GROUPS.fullmatch(number):
         return 0.3
-    if 8 <= len(digits) <= 11 and digits[0] == "0" and digits == number:
-        return 0.2
+    if 9 <= len(digits) <= 11 and digits == number:
+        return 0.2  # unbroken, like Italian mobiles (``3500584762``): only next to a context word
     return 0.0
 
 
