@@ -7,8 +7,9 @@ its own language (``DetectionEngine``), and this module says which language each
 of a text is in:
 
 - a text is cut into paragraphs (blank lines); a text without one is one segment;
-- a paragraph with Japanese kana is ``ja``, with Korean Hangul ``ko``, one whose letters
-  are mostly Chinese characters ``zh`` (the script says it, no statistics needed);
+- a paragraph with Japanese kana is ``ja``, with Korean Hangul ``ko``, with Chinese
+  characters ``zh`` (the script says it, no statistics needed; the English model still reads
+  the Latin-script runs of all three), mostly Cyrillic ``ru``, mostly Greek ``el``;
 - otherwise the lower-case words of its *prose lines* (three words or more, two of them
   starting in lower case: not table rows, headers or lists of names) go to lingua: the
   capitalised words but a line's first are left out, names and places from elsewhere (``for Laura Gonzalez
@@ -103,8 +104,10 @@ class LanguageDetector:
                 return "ja"
             if has_hangul(paragraph):
                 return "ko"
+            if _HAN_LETTER.search(paragraph) is not None:
+                return "zh"  # Chinese with Latin names in it (``客户John Smith``): the English model reads those
             letters = len(_LETTER.findall(paragraph))
-            for script, language in ((_HAN_LETTER, "zh"), (_CYRILLIC, "ru"), (_GREEK, "el")):
+            for script, language in ((_CYRILLIC, "ru"), (_GREEK, "el")):
                 if letters and len(script.findall(paragraph)) * 2 >= letters:
                     return language
         # The lower-case words carry the language; capitalised ones are often names and places
