@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gateway.classify.recognizers import address, payment, person
+from gateway.classify.recognizers import address, payment, person, structured
 from gateway.classify.script import has_han
 from tests.classify.conftest import load_bench_module
 
@@ -27,6 +27,14 @@ EDGE_CASES = [
     "card 4111 1111 1111 1111 and 4111-1111-1111-1111-123",
     "digits 1234 5678 9012 are twelve, 12345678901 are eleven",
     "PSC 7918, Box 7253, APO AE 59232",
+    "山田太郎様、Mr. Smith様の件です",
+    "Клиент Иван Петров и госпожа Смирнова",
+    "고객 김민수님께",
+    "Sehr geehrte Frau Weißgerber,\nanbei der Auszug.\nMit freundlichen Grüßen\nJürgen Obermaier",
+    "Via Garibaldi, 12, 10122, Torino (TO); Calle de Alcalá 48, 28014 Madrid; Keizersgracht 123, 1015 CJ Amsterdam",
+    "東京都千代田区丸の内1丁目1番1号",
+    'Rows:\n"VANDERBEEK, Annelies";1200\nname,iban\nJohn Smith,DE89\n{"account_holder": "Ana Ruiz"}',
+    "customer jan krčmář asked; client 千代 佐藤 too",
 ]
 
 
@@ -56,16 +64,17 @@ def test_the_corpus_exercises_every_shortcut(texts: list[str]) -> None:
     ("recognizer", "patterns", "fewest"),
     [
         (address.StreetAddressRecognizer(), address._PATTERNS, 50),
-        (person.PersonNameRecognizer(), person._PATTERNS, 100),
+        (person.PersonNameRecognizer(), (), 100),
+        (structured.StructuredNameRecognizer(), (), 5),
     ],
-    ids=["addresses", "person-names"],
+    ids=["addresses", "person-names", "structured-names"],
 )
 def test_findings_are_the_same(
     texts: list[str], recognizer: Any, patterns: Sequence[tuple[Any, ...]], fewest: int
 ) -> None:
     found = 0
     for text in texts:
-        want = list(_every_pattern(patterns, text))
+        want = list(_every_pattern(patterns, text) if patterns else recognizer.scan_with(text, every=True))
         assert list(recognizer.scan(text)) == want, text
         found += len(want)
     assert found > fewest

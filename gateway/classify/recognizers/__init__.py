@@ -11,7 +11,8 @@
 | PHONE_NUMBER | ``PhoneRecognizer`` | phone |
 | CN_PHONE | ``CnPhoneRecognizer`` | phone |
 | STREET_ADDRESS | ``StreetAddressRecognizer`` | address |
-| PERSON | ``PersonNameRecognizer`` (Chinese, titled English) | person |
+| PERSON | ``PersonNameRecognizer`` (titles, salutations, signatures; Chinese, Japanese, Korean) | person |
+| PERSON | ``StructuredNameRecognizer`` (JSON keys, CSV columns, ``SURNAME, Given``) | structured |
 | EMAIL_ADDRESS | ``OfflineEmailRecognizer`` | web |
 """
 
@@ -28,6 +29,7 @@ from gateway.classify.recognizers.national_id import CnResidentIdRecognizer, UsS
 from gateway.classify.recognizers.payment import CnBankCardRecognizer, CreditCardRecognizer
 from gateway.classify.recognizers.person import PersonNameRecognizer
 from gateway.classify.recognizers.phone import CnPhoneRecognizer, PhoneRecognizer
+from gateway.classify.recognizers.structured import StructuredNameRecognizer
 from gateway.classify.recognizers.web import OfflineEmailRecognizer
 
 OUR_RECOGNIZERS: tuple[Callable[..., EntityRecognizer], ...] = (
@@ -41,6 +43,7 @@ OUR_RECOGNIZERS: tuple[Callable[..., EntityRecognizer], ...] = (
     CnPhoneRecognizer,
     StreetAddressRecognizer,
     PersonNameRecognizer,
+    StructuredNameRecognizer,
     OfflineEmailRecognizer,
 )
 
@@ -62,6 +65,7 @@ __all__ = [
     "PersonNameRecognizer",
     "PhoneRecognizer",
     "StreetAddressRecognizer",
+    "StructuredNameRecognizer",
     "SwiftCodeRecognizer",
     "UsSsnRecognizer",
     "our_recognizers",

@@ -70,6 +70,8 @@ _NOT_NAME_WORDS_TEXT = """
     lloyds santander rothschild schwab fidelity vanguard blackrock citi citigroup hsbc ubs deutsche
     commerzbank natwest chase jpmorgan visa mastercard amex maestro unionpay paypal swift sepa iban
     bic isin lei kyc aml cft gdpr mr mrs ms miss mx dr prof sir madam herr frau mme mlle good
+    banco banca banque bankhaus sparkasse volksbank raiffeisen caixa caja cassa crédit credito société
+    societe générale generale santander bbva intesa unicredit sanpaolo paribas bnp rabobank abn amro ing
     morning afternoon evening night welcome congratulations happy merry christmas easter
 """
 NOT_NAME_WORDS = frozenset(_NOT_NAME_WORDS_TEXT.split())
@@ -123,6 +125,8 @@ _CUES_BEFORE_TEXT = """
     spoke visited per : , ( -
 """
 _CUES_BEFORE = frozenset(_CUES_BEFORE_TEXT.split())
+# Cues that count only for runs with letters outside ASCII (a foreign name in English text).
+_FOREIGN_CUES_BEFORE = frozenset(("of", "about", "on", "at", "update", "records", "is", "with", "and"))
 _CUES_AFTER_TEXT = """
     ( 's ’s says said called calls disputes disputed wants wanted asked asks reported complained
     mentioned requested confirmed signed replied wrote emailed phoned says: is was has had
@@ -147,6 +151,8 @@ def name_shaped_spans(doc: Doc) -> list[tuple[int, int]]:
             return False
         if before in _CUES_BEFORE or (before in ("and", "&", "or") and first - 2 in people_end):
             return True
+        if before in _FOREIGN_CUES_BEFORE and not doc[first : last + 1].text.isascii():
+            return True  # ``the records of Margrethe Sørensen``: letters English names rarely have
         after = doc[last + 1].lower_ if last + 1 < len(doc) else ""
         return after in _CUES_AFTER
 

@@ -27,8 +27,10 @@ from collections.abc import Iterator
 
 import regex
 
+from gateway.classify.recognizers import salutation
 from gateway.classify.recognizers.base import ScanningRecognizer
-from gateway.classify.script import has_han
+from gateway.classify.recognizers.name_shape import NOT_NAME_WORDS
+from gateway.classify.script import has_han, has_hangul
 
 _SINGLE_SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
@@ -60,7 +62,8 @@ _ZH_ADDRESS = "先生|女士|小姐|太太|夫人|同志|老师|老師"
 # surname character (余额, 申请, 满意...) are not names.
 _ZH_AFTER_NAME = (
     r"(?=$|[\s，。、；：:,.;!?！？（）()“”\"'0-9A-Za-z]|的|之|于|在|已|称|说|表示|反映|来电|致电|"
-    r"咨询|投诉|申请|办理|要求|需要|因|与|和|及|等|先生|女士|小姐|身份证|证件|手机|电话|账|帐|卡|名下|本人)"
+    r"咨询|投诉|申请|办理|要求|需要|因|与|和|及|等|先生|女士|小姐|身份证|证件|手机|电话|账|帐|卡|名下|本人|"
+    r"核实|确认|联系|提交|签署|反馈|还款|转账|预约|现居|现住|要求|希望)"
 )
 _ZH_NOT_NAMES = (
     "(?!余额|满意|关系|安全|应当|申请|支付|付款|高端|高风险|高净值|万元|方面|方式|方便|信息|金额|"
@@ -92,19 +95,14 @@ _PATTERNS: tuple[tuple[regex.Pattern[str], float], ...] = tuple(
             0.85,
         ),
         (rf"{_SURNAME}(?:{_GIVEN})?(?=(?:{_ZH_ADDRESS}))", 0.85),
-        (
-            rf"(?<=(?<![A-Za-z])(?:{_EN_TITLE})\.?[ \t]+){_EN_NAME_WORD}(?:[ \t]+{_EN_NAME_WORD}){{0,2}}",
-            0.85,
-        ),
-        (
-            rf"(?<=(?<![A-Za-z]){_EN_INTRO}[:,]?[ \t]+)(?!{_NOT_A_NAME}){_EN_NAME_WORD}"
-            rf"(?:[ \t]+(?!{_NOT_A_NAME}){_EN_NAME_WORD}){{1,2}}",
-            0.6,
-        ),
     )
 )
-
-_FIRST_LATIN = 2  # _PATTERNS[:2] are Chinese: each needs a surname character
+_LATIN = tuple((regex.compile(pattern), score, need) for pattern, score, need in salutation.LATIN_PATTERNS)
+_CJK = salutation.compile_all(salutation.CJK_PATTERNS)
+_KOREAN = salutation.compile_all(salutation.KOREAN_PATTERNS)
+_CYRILLIC_GREEK = salutation.compile_all(salutation.CYRILLIC_GREEK_PATTERNS)
+_CYRILLIC_OR_GREEK = regex.compile(r"[\p{Cyrillic}\p{Greek}]")
+_NOT_NAMES = NOT_NAME_WORDS | salutation.NOT_NAME_WORDS
 
 
 class PersonNameRecognizer(ScanningRecognizer):
@@ -113,9 +111,47 @@ class PersonNameRecognizer(ScanningRecognizer):
     ENTITY = "PERSON"
 
     def scan(self, text: str) -> Iterator[tuple[int, int, float]]:
-        # The Chinese patterns cannot match without a Chinese character: skipped on other text
-        # (a third of a short English prompt's pattern pass otherwise).
-        patterns = _PATTERNS if has_han(text) else _PATTERNS[_FIRST_LATIN:]
-        for pattern, score in patterns:
+        return self.scan_with(text, every=False)
+
+    @staticmethod
+    def scan_with(text: str, *, every: bool) -> Iterator[tuple[int, int, float]]:
+        """The matches; ``every``: run each pattern, even where its script is absent (for tests).
+
+        The Chinese and Japanese patterns cannot match without a Chinese character, the Korean
+        ones without Hangul, the Russian and Greek ones without their letters: skipped on other
+        text (most of a short English prompt's pattern pass otherwise)."""
+        han = every or has_han(text)
+        groups = (
+            (_PATTERNS + _CJK, han),
+            (_KOREAN, every or has_hangul(text)),
+            (_CYRILLIC_GREEK, every or (not text.isascii() and _CYRILLIC_OR_GREEK.search(text) is not None)),
+        )
+        for patterns, wanted in groups:
+            for pattern, score in patterns if wanted else ():
+                for match in pattern.finditer(text):
+                    yield match.start(), match.end(), score
+        needs = None if every else salutation.latin_needs(text)
+        for pattern, score, need in _LATIN:
+            if needs is not None and not needs[need]:
+                continue
             for match in pattern.finditer(text):
-                yield match.start(), match.end(), score
+                span = _trimmed(match.group())
+                if span is not None:
+                    yield match.start() + span[0], match.start() + span[1], score
+
+
+_WORDS = regex.compile(r"[\p{L}'’-]+")
+
+
+def _trimmed(name: str) -> tuple[int, int] | None:
+    """The name without trailing non-name words (``Kunde Max Müller Service``); None if its first
+    word is not a name or nothing of two words is left where two were needed."""
+    words = list(_WORDS.finditer(name))
+    if not words or words[0].group().lower() in _NOT_NAMES:
+        return None
+    end = len(words)
+    while end > 1 and words[end - 1].group().lower() in _NOT_NAMES:
+        end -= 1
+    if end < len(words) and end < 2:
+        return None
+    return 0, words[end - 1].end()
