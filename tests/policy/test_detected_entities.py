@@ -26,9 +26,17 @@ def test_mapped_tested_and_own_types_are_looked_for() -> None:
     classification = {**BASE["classification"],
                       "recognizers": [{"entity": "PROJECT_CODENAME", "words": ["Bluebird"]}]}  # fmt: skip
     loaded = make_policy(routes=routes, classification=classification)
-    assert loaded.detects == {"CREDIT_CARD", "EMAIL_ADDRESS", "PERSON", "LOCATION", "IBAN_CODE", "PROJECT_CODENAME"}
+    assert loaded.detects == {"CREDIT_CARD", "EMAIL_ADDRESS", "PERSON", "LOCATION", "IBAN_CODE", "PROJECT_CODENAME",
+                              "UNDECODABLE_CONTENT"}  # fmt: skip
     assert loaded.reads_content and reads_content(loaded.policy)
     assert detected_entities(loaded.policy) == loaded.detects
+
+
+def test_undecodable_content_is_looked_for_unless_ignored() -> None:
+    ignoring = make_policy(classification={**BASE["classification"], "on_undecodable": "ignore"})
+    assert "UNDECODABLE_CONTENT" not in ignoring.detects
+    assert "UNDECODABLE_CONTENT" in make_policy().detects
+    assert "UNDECODABLE_CONTENT" not in make_policy(classification=_blind()).detects  # reads nothing at all
 
 
 def test_the_shipped_policies_look_for_what_they_map() -> None:
