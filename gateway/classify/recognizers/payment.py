@@ -123,7 +123,7 @@ def card_candidates(text: str) -> Iterator[tuple[int, int, str, str]]:
     for match in _FREE.finditer(text):
         if match.span() not in fixed_spans:
             yield match.start(), match.end(), _NOT_DIGIT.sub("", match.group()), "free"
-    for joined in joined_numbers(text, _FEWEST_DIGITS, 19):
+    for joined in joined_numbers(text, 12, 19):
         if card_shaped(joined.groups):
             yield joined.start, joined.end, joined.digits, "wrapped" if joined.wrapped else "joined"
 
