@@ -16,11 +16,13 @@ Three forms are read:
 - text (valid UTF-8 or UTF-16, nearly all printable): ``Blob.text`` holds it,
   to be scanned like any text (and decoded again: base64 of hex of a number);
 - a compressed stream (gzip, zlib, bzip2, xz) is inflated, at most
-  ``MAX_INFLATED`` bytes, and judged again;
+  ``MAX_INFLATED`` bytes, and judged again (a stream cut short gives what it
+  holds up to the cut);
 - a file format that carries content we cannot read (PDF, ZIP and the office
-  formats built on it, 7z, RAR, OLE documents, PNG, JPEG, GIF), a compressed
-  stream that inflates past the limit or is cut short before any text, or
-  encrypted text (an OpenPGP message, an encrypted PEM block):
+  formats built on it, 7z, RAR, OLE documents, PNG, JPEG, GIF), also inside a
+  compressed stream, a compressed stream that inflates past the limit into
+  something that is not text, or encrypted text (an OpenPGP message, an
+  encrypted PEM block):
   ``Blob.unreadable`` is True. The gateway treats such content like a
   classifier failure unless the policy says otherwise
   (``classification.on_undecodable``);

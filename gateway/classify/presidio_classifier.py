@@ -409,12 +409,12 @@ def _straddling(engine: DetectionEngine, job: _Job) -> tuple[Detection, ...]:
 
 
 def _classification(results: list[_TextResult | None], straddling: tuple[Detection, ...] = ()) -> Classification:
-    detections = tuple(
+    detections = straddling + tuple(
         dataclasses.replace(detection, text_index=index)
         for index, result in enumerate(results)
         if result is not None
         for detection in result.detections
-    ) + straddling
+    )
     scores: dict[str, float] = {}
     for detection in detections:
         scores[detection.entity_type] = max(scores.get(detection.entity_type, 0.0), detection.score)

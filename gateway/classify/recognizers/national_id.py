@@ -33,6 +33,7 @@ _SSN = regex.compile(
     rf"(?<![0-9][-. ]{{0,2}})([0-9]{{3}})({_SSN_SEP})([0-9]{{2}})({_SSN_SEP})([0-9]{{4}})(?![-. ]{{0,2}}[0-9])"
 )
 SPLIT_SCORE = 0.85
+_ID_SHAPES = ((6, 8, 4), (6, 4, 4, 4), (4, 4, 4, 4, 2), (3, 3, 4, 4, 4))
 
 SSN_CONTEXT = (
     "ssn", "social security", "social-security", "ss#", "ss #", "taxpayer", "tin",
@@ -50,8 +51,17 @@ class CnResidentIdRecognizer(ScanningRecognizer):
             if cn_resident_id_valid(_SEPARATORS.sub("", match.group())):
                 yield match.start(), match.end(), 1.0
         for joined in joined_numbers(text, 18, 18, check_x=True):
-            if joined.digits[0] != "0" and cn_resident_id_valid(joined.digits):
+            if id_shaped(joined.groups) and joined.digits[0] != "0" and cn_resident_id_valid(joined.digits):
                 yield joined.start, joined.end, SPLIT_SCORE
+
+
+def id_shaped(groups: tuple[int, ...]) -> bool:
+    """Whether digit groups are a way resident IDs are written: region-birth date-rest, fours, or one break.
+
+    Dates and amounts in a table hold real birth dates and region codes; only
+    these shapes are joined, so that a row of them does not make an ID.
+    """
+    return (len(groups) == 2 and min(groups) >= 3) or groups in _ID_SHAPES
 
 
 def ssn_issuable(area: str, group: str, serial: str) -> bool:
