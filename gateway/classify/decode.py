@@ -38,6 +38,7 @@ import base64
 import binascii
 import bz2
 import lzma
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ import regex
 from gateway.classify.normalize import NormalizedText
 
 MIN_ESCAPES = 4
+MIN_BLOB = 16  # characters of base64 for 12 bytes, the shortest card number; hex needs 24
 MAX_INFLATED = 1 << 20
 PRINTABLE_SHARE = 0.9
 
@@ -54,12 +56,13 @@ _ESCAPE = regex.compile(
     r"%(?P<url>[0-9A-Fa-f]{2})|\\x(?P<x>[0-9A-Fa-f]{2})|\\u(?P<u>[0-9A-Fa-f]{4})"
     r"|&#(?:(?P<dec>[0-9]{1,7})|[xX](?P<hex>[0-9A-Fa-f]{1,6}));?"
 )
-_BASE64 = regex.compile(
+# The standard library's engine: these simple classes scan twice as fast in it as in ``regex``.
+_BASE64 = re.compile(
     r"(?<![A-Za-z0-9+/=_-])"
     r"(?:[A-Za-z0-9+/]{16,}(?:\r?\n[A-Za-z0-9+/]{4,})*|[A-Za-z0-9_-]{16,})={0,2}"
     r"(?![A-Za-z0-9+/=_-])"
 )
-_HEX = regex.compile(
+_HEX = re.compile(
     r"(?<![0-9A-Za-z])(?:0[xX])?(?:[0-9A-Fa-f]{24,}|[0-9A-Fa-f]{2}(?:[ :][0-9A-Fa-f]{2}){11,})(?![0-9A-Za-z])"
 )
 _HEX_SEPARATORS = regex.compile(r"[ :]")
@@ -111,8 +114,21 @@ def unescaped_view(text: str) -> NormalizedText | None:
     return NormalizedText(text, "".join(pieces), starts, ends)
 
 
+def _worth_reading(text: str) -> bool:
+    """A necessary condition for a blob, cheap: a 16-character word, or twelve 2-character ones (spaced hex)."""
+    short = 0
+    for word in text.split():
+        size = len(word)
+        if size >= MIN_BLOB:
+            return True
+        short += size == 2
+    return short >= 12
+
+
 def encoded_blobs(text: str) -> Iterator[Blob]:
     """Each base64 or hex candidate of ``text`` that decodes to text or to something unreadable."""
+    if not _worth_reading(text):
+        return
     hex_spans: set[tuple[int, int]] = set()
     for match in _HEX.finditer(text):
         digits = _HEX_SEPARATORS.sub("", match.group())

@@ -16,10 +16,13 @@ number. Words are read digit by digit only: ``forty-one`` is not read.
 
 Articles and common words (``one``, ``un``, ``une``, ``o``, ``six``) are digits
 only inside such a run, and a run needs nine digits or more, which ordinary
-prose never strings together.
+prose never strings together. A cheap necessary condition (two digit words
+and nine digits in all, or a Chinese numeral) comes first.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import regex
 
@@ -49,65 +52,95 @@ HAN_DIGITS: dict[str, str] = {
 }
 REPEATS = {"double": 2, "doppel": 2, "doble": 2, "triple": 3}
 
-_WORDS = "|".join(sorted(DIGIT_WORDS, key=len, reverse=True))
 _HAN = "".join(HAN_DIGITS)
-_TOKEN = (
-    rf"(?:(?<!\p{{L}})(?:(?P<repeat>{'|'.join(REPEATS)})[\s-]+)?(?P<word>{_WORDS})(?!\p{{L}})"
-    rf"|(?P<han>[{_HAN}])|(?P<digits>[0-9]+))"
-)
-_GAP = r"[ \t\r\n,.;:、，。-]{0,4}"
-_RUN = regex.compile(rf"{_TOKEN}(?:{_GAP}{_TOKEN}){{{MIN_DIGITS - 1},}}", regex.IGNORECASE)
-_TOKENS = regex.compile(_TOKEN, regex.IGNORECASE)
+_TOKENS = regex.compile(rf"[0-9]+|\p{{Latin}}+|[{_HAN}]")
+_GAP = regex.compile(r"[ \t\r\n,.;:、，。-]{0,4}")
 _PAUSE = regex.compile(r"[,.;\n、，。]")
+_HAS_HAN_DIGIT = regex.compile(rf"[{_HAN}]")
+_PUNCTUATION = ",.;:-"
+
+# One digit of a run: its characters and the span of the token (or tokens: ``double one``) it came from.
+_Digits = tuple[str, int, int]
 
 
-def _run_digits(text: str, start: int, end: int) -> tuple[list[str], list[int], list[int], int]:
-    """The digits of the run ``text[start:end]``, each with its source span; how many came from words."""
-    out: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    words = 0
-    previous_end = start
-    for token in _TOKENS.finditer(text, start, end):
-        if out and _PAUSE.search(text, previous_end, token.start()):
-            out.append(" ")
-            starts.append(previous_end)
-            ends.append(token.start())
-        if token.group("digits"):
-            value = token.group("digits")
-        else:
+def _worth_reading(text: str) -> bool:
+    """A necessary condition for a run, cheap: enough digit words, Chinese numerals and digits."""
+    if not text.isascii() and _HAS_HAN_DIGIT.search(text):
+        return True
+    words = repeats = 0
+    for word in text.lower().split():
+        word = word.strip(_PUNCTUATION)
+        if word in DIGIT_WORDS:
             words += 1
-            word = token.group("word") or token.group("han")
-            value = DIGIT_WORDS.get(word.lower()) or HAN_DIGITS[word]
-            repeat = token.group("repeat")
-            if repeat:
-                value *= REPEATS[repeat.lower()]
-        out.extend(value)
-        starts.extend([token.start()] * len(value))
-        ends.extend([token.end()] * len(value))
-        previous_end = token.end()
-    return out, starts, ends, words
+        elif word in REPEATS:
+            repeats += 1
+    if words < MIN_WORDS:
+        return False
+    return words + 2 * repeats + sum(map(text.count, "0123456789")) >= MIN_DIGITS
+
+
+def _runs(text: str) -> Iterator[list[_Digits]]:
+    """Runs of digit tokens with only separators between them, each with at least two words."""
+    run: list[_Digits] = []
+    words = 0
+    repeat: tuple[int, int] | None = None  # (start, times) of a pending "double"
+    previous_end = -1
+
+    def done() -> bool:
+        return words >= MIN_WORDS and sum(value != " " for value, _, _ in run) >= MIN_DIGITS
+
+    for token in _TOKENS.finditer(text):
+        value = token.group()
+        start, end = token.span()
+        if previous_end >= 0 and not _GAP.fullmatch(text, previous_end, start):
+            if done():
+                yield run
+            run, words, repeat = [], 0, None
+        if not value[0].isdigit():
+            lowered = value.lower()
+            if lowered in REPEATS:
+                repeat, previous_end = (start, REPEATS[lowered]), end
+                continue
+            digit = DIGIT_WORDS.get(lowered) or HAN_DIGITS.get(value)
+            if digit is None:
+                if done():
+                    yield run
+                run, words, repeat, previous_end = [], 0, None, -1
+                continue
+            words += 1
+            if repeat is not None:
+                start, value = repeat[0], digit * repeat[1]
+            else:
+                value = digit
+        repeat = None
+        if run and _PAUSE.search(text, run[-1][2], start):
+            run.append((" ", run[-1][2], start))
+        run.extend((char, start, end) for char in value)
+        previous_end = end
+    if done():
+        yield run
 
 
 def spelled_view(text: str) -> tuple[NormalizedText, list[tuple[int, int]]] | None:
     """``text`` with its spelled-out digit runs written in digits, and the runs' spans; None if none."""
+    if not _worth_reading(text):
+        return None
     pieces: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
     runs: list[tuple[int, int]] = []
     position = 0
-    for run in _RUN.finditer(text):
-        digits, run_starts, run_ends, words = _run_digits(text, run.start(), run.end())
-        if words < MIN_WORDS or sum(char != " " for char in digits) < MIN_DIGITS:
-            continue
-        pieces.append(text[position : run.start()])
-        starts.extend(range(position, run.start()))
-        ends.extend(range(position + 1, run.start() + 1))
-        pieces.extend(digits)
-        starts.extend(run_starts)
-        ends.extend(run_ends)
-        runs.append(run.span())
-        position = run.end()
+    for run in _runs(text):
+        run_start, run_end = run[0][1], run[-1][2]
+        pieces.append(text[position:run_start])
+        starts.extend(range(position, run_start))
+        ends.extend(range(position + 1, run_start + 1))
+        for char, start, end in run:
+            pieces.append(char)
+            starts.append(start)
+            ends.append(end)
+        runs.append((run_start, run_end))
+        position = run_end
     if not runs:
         return None
     pieces.append(text[position:])
