@@ -110,13 +110,12 @@ def joined_numbers(text: str, shortest: int, longest: int, *, check_x: bool = Fa
                 )
 
 
-def card_shaped(groups: tuple[int, ...]) -> bool:
-    """Whether digit groups have a shape cards are written in, or are one number wrapped once.
+def card_grouped(groups: tuple[int, ...]) -> bool:
+    """Whether digit groups are in a shape cards are written in.
 
     Groups of four with a shorter last group (``4-4-4-4``, ``4-4-4-2``,
-    ``4-4-4-4-3``), Amex/Diners ``4-6-5``/``4-6-4``, UnionPay ``6-13``,
-    thousands grouping (``4,111,111,111,111,111``), or two groups of which
-    neither is short (a contiguous number broken once).
+    ``4-4-4-4-3``), Amex/Diners ``4-6-5``/``4-6-4``, UnionPay ``6-13``, or
+    thousands grouping (``4,111,111,111,111,111``).
     """
     count = len(groups)
     if count >= 3 and all(size == 4 for size in groups[:-1]) and 1 <= groups[-1] <= 4:
@@ -125,9 +124,12 @@ def card_shaped(groups: tuple[int, ...]) -> bool:
         return True
     if groups in ((4, 6, 5), (4, 6, 4), (6, 13)):
         return True
-    if count >= 4 and 1 <= groups[0] <= 3 and all(size == 3 for size in groups[1:]):
-        return True
-    return count == 2 and min(groups) >= 3
+    return count >= 4 and 1 <= groups[0] <= 3 and all(size == 3 for size in groups[1:])
+
+
+def broken_once(groups: tuple[int, ...]) -> bool:
+    """Two groups of which neither is short: a number written without spaces, broken once."""
+    return len(groups) == 2 and min(groups) >= 3
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,17 +13,20 @@ normalization (so full-width digits and zero-width characters are gone):
 - split across a line break, table cells or code (``numbers.joined_numbers``):
   ``3044 1640\n1076 29``, ``4111;1111;1111;1111``, ``"4111 1111" + "1111 1111"``,
   ``4,111,111,111,111,111``, in a shape cards are written in
-  (``numbers.card_shaped``).
+  (``numbers.card_grouped``), or a number without spaces broken once
+  (``4111111111\n111111``, ``numbers.broken_once``).
 
 A candidate counts when it passes the Luhn check and starts with a prefix a
 card network issues (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay,
 Maestro, Mir, RuPay, Troy). A fixed-format candidate that passes scores 1.0,
 a free-format one 0.5 (counted at the usual ``min_score``; a card word nearby
 makes it 0.85), and 12 digits not in 4-4-4 groups (old Maestro cards) 0.3,
-which needs a card word (0.65). A number wrapped once at a line end scores
-0.5 too; one joined across cells, code or several lines 0.4, which counts only
-with a card word nearby (0.75): a table of four-digit numbers is Luhn-valid
-one time in ten, the word is what tells a card from it.
+which needs a card word (0.65). Card groups wrapped once at a line end
+(``3044 1640\n1076 29``) score 0.5 too; anything else joined (across cells,
+code, several lines, or a run of digits broken once) 0.4, which counts only
+with a card word nearby (0.75): a table of four-digit numbers, or a column of
+numbers above a column of dates, is Luhn-valid one time in ten; the word is
+what tells a card from it.
 
 CN_BANK_CARD is a UnionPay number (``62``, 16-19 digits), scored like a card.
 UnionPay cards that predate Luhn exist: a ``62`` number that fails Luhn
@@ -37,7 +40,7 @@ from collections.abc import Iterator
 
 import regex
 
-from gateway.classify.numbers import card_shaped, joined_numbers
+from gateway.classify.numbers import broken_once, card_grouped, joined_numbers
 from gateway.classify.recognizers.base import ScanningRecognizer
 from gateway.classify.recognizers.checksums import luhn_valid
 
@@ -124,8 +127,10 @@ def card_candidates(text: str) -> Iterator[tuple[int, int, str, str]]:
         if match.span() not in fixed_spans:
             yield match.start(), match.end(), _NOT_DIGIT.sub("", match.group()), "free"
     for joined in joined_numbers(text, 12, 19):
-        if card_shaped(joined.groups):
+        if card_grouped(joined.groups):
             yield joined.start, joined.end, joined.digits, "wrapped" if joined.wrapped else "joined"
+        elif broken_once(joined.groups):
+            yield joined.start, joined.end, joined.digits, "joined"
 
 
 _SCORES = {"fixed": FIXED_SCORE, "free": FREE_SCORE, "wrapped": WRAPPED_SCORE, "joined": JOINED_SCORE}
