@@ -20,8 +20,10 @@ A candidate counts when it passes the Luhn check and starts with a prefix a
 card network issues (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay,
 Maestro, Mir, RuPay, Troy). A fixed-format candidate that passes scores 1.0,
 a free-format one 0.5 (counted at the usual ``min_score``; a card word nearby
-makes it 0.85), and 12 digits not in 4-4-4 groups (old Maestro cards) 0.3,
-which needs a card word (0.65). Card groups wrapped once at a line end
+makes it 0.85), and 12 digits not in 4-4-4 groups (old Maestro cards) or 13
+bare digits (retired 13-digit Visa numbers; EAN-13 barcodes are Luhn-valid
+one time in ten) 0.3, which needs a card word (0.65). A free-format or joined
+run holding a date (``2001-05-19  250261.04``) is a date and an amount. Card groups wrapped once at a line end
 (``3044 1640\n1076 29``) score 0.5 too; anything else joined (across cells,
 code, several lines, or a run of digits broken once) 0.4, which counts only
 with a card word nearby (0.75): a table of four-digit numbers, or a column of
@@ -59,6 +61,10 @@ _FIXED = regex.compile(
 _FREE = regex.compile(rf"(?<![0-9])[0-9](?:{_SEP}?[0-9]){{11,18}}(?![0-9])")
 _NOT_DIGIT = regex.compile(r"[^0-9]")
 _FEWEST_DIGITS = 12  # in any match of _FIXED or _FREE
+# A date inside a free-format or joined run: a date and the numbers after it, not a card.
+_DATE = regex.compile(
+    r"(?<![0-9])(?:(?:19|20)[0-9]{2}([-./])[0-9]{1,2}\1[0-9]{1,2}|[0-9]{1,2}([-./])[0-9]{1,2}\2(?:19|20)[0-9]{2})(?![0-9])"
+)
 
 FIXED_SCORE = 1.0
 FREE_SCORE = 0.5
@@ -124,9 +130,11 @@ def card_candidates(text: str) -> Iterator[tuple[int, int, str, str]]:
         if tail_start >= 0:
             yield start, tail_start, _NOT_DIGIT.sub("", text[start:tail_start]), "fixed"
     for match in _FREE.finditer(text):
-        if match.span() not in fixed_spans:
+        if match.span() not in fixed_spans and not _DATE.search(match.group()):
             yield match.start(), match.end(), _NOT_DIGIT.sub("", match.group()), "free"
     for joined in joined_numbers(text, 12, 19):
+        if _DATE.search(text, joined.start, joined.end):
+            continue
         if card_grouped(joined.groups):
             yield joined.start, joined.end, joined.digits, "wrapped" if joined.wrapped else "joined"
         elif broken_once(joined.groups):
@@ -147,6 +155,8 @@ class CreditCardRecognizer(ScanningRecognizer):
             if issued_prefix(digits) and luhn_valid(digits):
                 if len(digits) == 12 and (form != "fixed" or digits == text[start:end]):
                     yield start, end, WEAK_SCORE
+                elif len(digits) == 13 and digits == text[start:end]:
+                    yield start, end, WEAK_SCORE  # 13 bare digits: an EAN-13 far more often than a retired Visa
                 else:
                     yield start, end, _SCORES[form]
 
