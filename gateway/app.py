@@ -258,6 +258,7 @@ def _presidio(config: Config, holder: PolicyHolder) -> Classifier:
     settings = config.classifier
     classifier = PresidioClassifier(
         ner_model=settings.ner_model,
+        ner_models=settings.ner_models,
         compiled_ner=settings.compiled_ner,
         renew_after_unseen=settings.renew_after_unseen,
         timeout_s=settings.timeout_s,

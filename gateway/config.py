@@ -41,7 +41,12 @@ class Limits(_Strict):
 
 
 class ClassifierSettings(_Strict):
-    ner_model: str = "en_core_web_sm"
+    ner_model: str = Field(default="en_core_web_sm", description="spaCy NER model for English (and for data).")
+    ner_models: dict[str, str] = Field(
+        default_factory=lambda: {"fr": "fr_core_news_sm"},
+        description="spaCy NER models for other languages, by ISO 639-1 code ({} for none). A text part in a "
+        "language without a model gets no NER, only the patterns (docs/classification.md).",
+    )
     compiled_ner: bool = Field(
         default=True,
         description="Run the NER network through the gateway's compiled evaluator (same weights, same "

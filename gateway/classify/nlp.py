@@ -60,11 +60,11 @@ _LABELS = {
 }
 _IGNORED = (
     "ORG", "ORGANIZATION", "CARDINAL", "EVENT", "LANGUAGE", "LAW", "MONEY",
-    "ORDINAL", "PERCENT", "PRODUCT", "QUANTITY", "WORK_OF_ART",
+    "ORDINAL", "PERCENT", "PRODUCT", "QUANTITY", "WORK_OF_ART", "MISC",
 )  # fmt: skip
 
 
-_CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\U00020000-\U0003134f]")
+_CJK = re.compile(r"[\u1100-\u11ff\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\U00020000-\U0003134f]")
 
 
 class ModelNotInstalled(RuntimeError):
@@ -208,5 +208,6 @@ class NerNlpEngine(SpacyNlpEngine):
 
 
 def _readable(text: str) -> str:
-    """What the model is shown: Chinese characters blanked (same length, so offsets hold)."""
+    """What the model is shown: Chinese, Japanese and Korean characters blanked (same length,
+    so offsets hold)."""
     return text if text.isascii() else _CJK.sub(" ", text)

@@ -11,7 +11,8 @@ What ``classify`` does with a request's texts:
       recognizer tuple, ``min_score`` and the entity types wanted), so a
       conversation only pays for its new messages;
    b. normalizes the text (``normalize.py``) and refuses a script no detector
-      reads (``script.py``): ``error="unreadable_language"``;
+      reads (``script.py``: Arabic, Hebrew, Indic, Thai...; Japanese, Korean, Greek and
+      Cyrillic are read): ``error="unreadable_language"``;
    c. runs the pattern pass (regex and checksum recognizers, the policy's
       recognizers): only the recognizers of the types in ``entities``, when
       the caller names them (the gateway passes the types its policy uses);
@@ -125,7 +126,8 @@ class PresidioClassifier:
     characters in a batch (a longer request is analysed alone). ``engine``: an already loaded
     ``DetectionEngine`` to share (it is thread-safe), instead of loading one
     for this classifier. ``compiled_ner``: run NER through ``fastner.CompiledNer`` (see
-    ``nlp.py``). ``renew_after_unseen``: ``DetectionEngine``'s ``renew_after``.
+    ``nlp.py``). ``renew_after_unseen``: ``DetectionEngine``'s ``renew_after``. ``ner_models``:
+    NER models for languages other than English (``DetectionEngine``; default French).
     """
 
     def __init__(
@@ -142,10 +144,12 @@ class PresidioClassifier:
         engine: DetectionEngine | None = None,
         compiled_ner: bool = True,
         renew_after_unseen: int = RENEW_AFTER_UNSEEN,
+        ner_models: dict[str, str] | None = None,
     ) -> None:
         if timeout_s <= 0 or max_chars <= 0 or batch_size <= 0:
             raise ValueError("timeout_s, max_chars and batch_size must be positive")
         self.ner_model = ner_model
+        self.ner_models = ner_models
         self.compiled_ner = compiled_ner
         self.renew_after_unseen = renew_after_unseen
         self.timeout_s = timeout_s
@@ -199,7 +203,10 @@ class PresidioClassifier:
                 engine = self._engine
                 if engine is None:
                     engine = self._engine = DetectionEngine(
-                        self.ner_model, compiled=self.compiled_ner, renew_after=self.renew_after_unseen
+                        self.ner_model,
+                        compiled=self.compiled_ner,
+                        renew_after=self.renew_after_unseen,
+                        ner_models=self.ner_models,
                     )
         return engine
 

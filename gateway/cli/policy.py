@@ -174,7 +174,9 @@ def build_classifier(settings: ClassifierSettings | None = None) -> Classifier:
     from gateway.classify import PresidioClassifier
 
     settings = settings or ClassifierSettings()
-    classifier = PresidioClassifier(ner_model=settings.ner_model, compiled_ner=settings.compiled_ner)
+    classifier = PresidioClassifier(
+        ner_model=settings.ner_model, ner_models=settings.ner_models, compiled_ner=settings.compiled_ner
+    )
     load = getattr(classifier, "load", None)
     if callable(load):
         load()

@@ -116,13 +116,28 @@ def test_too_long(engine: DetectionEngine) -> None:
     small.close()
 
 
-@pytest.mark.parametrize(
-    "text",
-    ["Клиент Иван Петров, карта 4111 1111 1111 1111", "Customer Иван paid", "العميل محمد", "고객 김민수"],
-)
+@pytest.mark.parametrize("text", ["العميل محمد", "לקוח משה כהן", "ลูกค้า สมชาย", "ग्राहक राहुल शर्मा"])
 def test_unreadable_language(classify: Classify, text: str) -> None:
     result = classify(["A readable first message", text])
     assert result.error == "unreadable_language"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Клиент Иван Петров, карта 4111 1111 1111 1111",
+        "Customer Иван paid",
+        "고객 김민수",
+        "김민수님께 연락 부탁드립니다",
+        "Ο πελάτης κ. Παπαδόπουλος ζήτησε νέα κάρτα",
+        "山田太郎様の口座について",
+    ],
+)
+def test_scripts_read_not_refused(classify: Classify, text: str) -> None:
+    """Cyrillic, Greek, Korean and Japanese are scanned: the name is found, no error."""
+    result = classify(["A readable first message", text])
+    assert result.error is None
+    assert "PERSON" in result.entity_types
 
 
 def test_exception(engine: DetectionEngine, caplog: pytest.LogCaptureFixture) -> None:

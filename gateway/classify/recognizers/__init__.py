@@ -11,7 +11,8 @@
 | PHONE_NUMBER | ``PhoneRecognizer`` | phone |
 | CN_PHONE | ``CnPhoneRecognizer`` | phone |
 | STREET_ADDRESS | ``StreetAddressRecognizer`` | address |
-| PERSON | ``PersonNameRecognizer`` (Chinese, titled English) | person |
+| PERSON | ``PersonNameRecognizer`` (titles, salutations, signatures; Chinese, Japanese, Korean) | person |
+| PERSON | ``StructuredNameRecognizer`` (JSON keys, CSV columns, ``SURNAME, Given``) | structured |
 | EMAIL_ADDRESS | ``OfflineEmailRecognizer`` | web |
 | the number types above, UNDECODABLE_CONTENT | ``NumberFormsRecognizer`` (spelled, escaped, encoded) | number_forms |
 """
@@ -30,6 +31,7 @@ from gateway.classify.recognizers.number_forms import NumberFormsRecognizer
 from gateway.classify.recognizers.payment import CnBankCardRecognizer, CreditCardRecognizer
 from gateway.classify.recognizers.person import PersonNameRecognizer
 from gateway.classify.recognizers.phone import CnPhoneRecognizer, PhoneRecognizer
+from gateway.classify.recognizers.structured import StructuredNameRecognizer
 from gateway.classify.recognizers.web import OfflineEmailRecognizer
 
 OUR_RECOGNIZERS: tuple[Callable[..., EntityRecognizer], ...] = (
@@ -44,6 +46,7 @@ OUR_RECOGNIZERS: tuple[Callable[..., EntityRecognizer], ...] = (
     CnPhoneRecognizer,
     StreetAddressRecognizer,
     PersonNameRecognizer,
+    StructuredNameRecognizer,
     OfflineEmailRecognizer,
 )
 
@@ -66,6 +69,7 @@ __all__ = [
     "PersonNameRecognizer",
     "PhoneRecognizer",
     "StreetAddressRecognizer",
+    "StructuredNameRecognizer",
     "SwiftCodeRecognizer",
     "UsSsnRecognizer",
     "our_recognizers",

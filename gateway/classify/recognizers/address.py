@@ -1,4 +1,4 @@
-"""STREET_ADDRESS: postal addresses in English, German, French and Chinese.
+"""STREET_ADDRESS: postal addresses of Europe, the UK, the US, China and Japan.
 
 A full address (street line plus town and postcode) scores 0.85. A street
 line on its own is weaker evidence (``2023 Apple Park`` has the same shape as
@@ -16,6 +16,19 @@ Anschrift, 地址...) lifts to 0.75.
 - Chinese: an administrative unit (省/市/区/县/自治区/特别行政区), a street
   (路/街/大道/巷/胡同/弄) and a number (号/座/栋/幢/室/楼) scores 0.85;
   ``南京路88号`` alone scores 0.6.
+- Any European country, in a sentence of any language: a street and a house number,
+  then a postcode and a town, in the orders Europe writes them (``Suensaarenkatu 22,
+  98570 AAPAJÄRVI``, ``Via Jilani, 58, 31057, Cendon (TV)``, ``Tomlaan 1, 8169OY,
+  Kerkwijk``, ``Calle Mayor 5, Madrid, 28013``, ``Na Kopci 694, 533 11 Zdechovice``,
+  ``279 Uitsig St, 6139 Grahamstad``): postcodes of four or five digits, ``NNN NN``,
+  ``NNNN AA`` (Netherlands), ``NNNN-NNN`` (Portugal); 0.85. A four-digit year-like
+  postcode (1950-2039) does not count unless letters follow it (``2024 Report``).
+- Spanish, Italian, Portuguese, Dutch and Nordic streets with a house number but no
+  postcode: a street word (``Calle``, ``Avenida``, ``Via``, ``Piazza``, ``Rua``...)
+  before the name or a street ending (``-straat``, ``-laan``, ``-gracht``, ``-vej``,
+  ``-gatan``, ``-katu``...) after it: 0.5, 0.85 with a context word.
+- Japanese: a prefecture (都/道/府/県), a municipality (市/区/町/村/郡) and a block number
+  (``5丁目6番19号``, ``1-2-3``), or a ``〒123-4567`` postcode with a prefecture: 0.85.
 """
 
 from __future__ import annotations
@@ -91,6 +104,48 @@ _ZH_FULL = (
 )
 _ZH_STREET = rf"[{_HAN}]{{1,10}}(?:路|街|大道|巷|胡同)[0-9]{{1,5}}号"
 
+_LETTERS = r"\p{Latin}\p{Greek}\p{Cyrillic}"
+_L = rf"[{_LETTERS}][{_LETTERS}'’.\-]*"  # a word of Latin, Greek or Cyrillic letters
+_U = rf"(?=\p{{Lu}})[{_LETTERS}][{_LETTERS}'’.\-]*"  # the same, capitalised
+_EU_STREET_WORDS = rf"{_U}(?:[ \t]+{_L}){{0,3}}?"
+_EU_NUMBER = r"\d{1,5}[ \t]?[A-Za-z]?\.?(?:[ \t]?[-/][ \t]?\d{1,4}[A-Za-z]?)?"
+_EU_EXTRA = (
+    r"(?:[ \t]+(?:Puerta|Piso|Planta|Esc|Appartamento|Apt|Int|Scala|Piano|bus|Bus|Apartment|Suite|Flat)"
+    r"\.?[ \t]*\w{1,4})*"
+)
+_EU_POSTCODE = (
+    r"(?:\d{4}[ \t]?[A-Z]{2}(?![\p{L}])|\d{4}-\d{3}|\d{3}[ \t]\d{2}|\d{5}"
+    r"|(?!19[5-9]\d|20[0-3]\d)\d{4})(?!\d)"
+)
+_EU_TOWN = (
+    rf"{_U}(?:[ \t]+(?:{_U}|aan|an|am|de|del|di|la|le|sur|en|op|im))*(?:[ \t]*\([A-Z]{{2}}\))?"
+)
+_EU_ADDRESS = (
+    rf"(?:\d{{1,5}}[ \t]+{_EU_STREET_WORDS}|{_EU_STREET_WORDS}[ \t]*,?[ \t]+{_EU_NUMBER}{_EU_EXTRA})"
+    rf"[ \t]*,[ \t]*(?:{_EU_POSTCODE}[ \t]*,?[ \t]+{_EU_TOWN}|{_EU_TOWN}[ \t]*,[ \t]*{_EU_POSTCODE})"
+)
+_PREFIX_STREETS = (
+    "Calle", "C/", "Avenida", "Avda", "Av", "Plaza", "Pza", "Paseo", "Rambla", "Camino", "Carretera",
+    "Ronda", "Travesía", "Glorieta", "Vial", "Callejón", "Cuesta", "Pasaje", "Urbanización",
+    "Via", "Viale", "Piazza", "Piazzale", "Corso", "Largo", "Vicolo", "Contrada", "Borgo", "Strada",
+    "Rotonda", "Lungomare", "Vico", "Rua", "Travessa", "Praça", "Estrada", "Alameda",
+)  # fmt: skip
+_SUFFIX_STREETS = (
+    "straat", "laan", "plein", "gracht", "singel", "kade", "dijk", "dreef", "steeg", "hof", "pad",
+    "weg", "vej", "gade", "gatan", "vägen", "veien", "gata", "katu", "tie", "utca", "ulica", "ulice",
+)  # fmt: skip
+_PREFIX_STREET = (
+    rf"(?:{'|'.join(regex.escape(w) for w in _PREFIX_STREETS)})\.?[ \t]+(?:de[ \t]+(?:la[ \t]+|los[ \t]+)?)?"
+    rf"{_U}(?:[ \t]+{_U}){{0,3}}[ \t]*,?[ \t]+\d{{1,4}}(?:[ \t]?[A-Za-z])?(?![\d\p{{L}}])"
+)
+_SUFFIX_STREET = rf"{_U}(?:{'|'.join(_SUFFIX_STREETS)})[ \t]+\d{{1,4}}(?:[ \t]?[A-Za-z])?(?![\d\p{{L}}])"
+_JA_ADDRESS = (
+    r"(?:〒?\d{3}-\d{4}[ \t\u3000]*)?(?:東京都|北海道|京都府|大阪府|[\p{Han}]{2,3}県)"
+    r"[\p{Han}\p{Hiragana}\p{Katakana}ー]{1,16}?"
+    r"(?:市|区|町|村|郡)[\p{Han}\p{Hiragana}\p{Katakana}ー0-9]{0,16}?"
+    r"(?:\d{1,4}丁目(?:\d{1,4}番地?)?(?:\d{1,4}号?)?|\d{1,4}番地?(?:\d{1,4}号?)?|\d{1,4}-\d{1,4}(?:-\d{1,4})?)"
+)
+
 # Each pattern with a necessary condition: a cheap test that every text it matches passes.
 # Where the condition fails, the pattern is not run: the German, French and British ones
 # cost 10-35 us each on a short prompt, the test far less.
@@ -126,6 +181,9 @@ def _mentions(words: tuple[str, ...], then: str) -> Condition:
 _UK_CONDITION = _holds(_UK_POSTCODE)
 _DE_CONDITION = _mentions(_DE_WORDS, r"[ \t]*\d")
 _FR_CONDITION = _mentions(_FR_WORDS, r"[ \t]")
+_EU_CONDITION = _holds(r",[ \t]*\d{3}")
+_PREFIX_CONDITION = _mentions(tuple(word.lower() for word in _PREFIX_STREETS), r"\.?[ \t]")
+_SUFFIX_CONDITION = _mentions(_SUFFIX_STREETS, r"[ \t]+\d")
 _PATTERNS: tuple[tuple[regex.Pattern[str], float, Condition], ...] = tuple(
     (regex.compile(pattern), score, condition)
     for pattern, score, condition in (
@@ -135,6 +193,10 @@ _PATTERNS: tuple[tuple[regex.Pattern[str], float, Condition], ...] = tuple(
         (rf"(?<![\w-]){_DE_STREET}{_DE_TAIL}", 0.85, _DE_CONDITION),
         (rf"(?<![\w-])(?:{_FR_NUMBER})?{_FR_STREET}{_FR_TAIL}", 0.85, _FR_CONDITION),
         (_ZH_FULL, 0.85, has_han),
+        (_JA_ADDRESS, 0.85, has_han),
+        (rf"(?<![{_LETTERS}\d_-]){_EU_ADDRESS}", 0.85, _EU_CONDITION),
+        (rf"(?<![{_LETTERS}\d_-]){_PREFIX_STREET}", 0.5, _PREFIX_CONDITION),
+        (rf"(?<![{_LETTERS}\d_-]){_SUFFIX_STREET}", 0.5, _SUFFIX_CONDITION),
         (rf"(?<![\w-]){_EN_STREET}", 0.4, _always),
         (rf"(?<![\w-]){_DE_STREET}", 0.4, _DE_CONDITION),
         (rf"(?<![\w-]){_FR_NUMBER}{_FR_STREET}(?=[,.\n]|$)", 0.4, _FR_CONDITION),
@@ -146,7 +208,9 @@ ADDRESS_CONTEXT = (
     "address", "addr", "lives at", "living at", "resides", "residing", "residence",
     "located at", "mailing", "mail to", "ship to", "deliver", "home", "postal",
     "anschrift", "adresse", "wohnhaft", "wohnt", "domicile", "demeurant",
-    "地址", "住址", "住在", "居住", "寄到", "邮寄",
+    "dirección", "direccion", "domicilio", "envío", "vive", "indirizzo", "residente", "abita", "spedizione",
+    "adres", "woont", "bezorgadres", "verhuisd", "morada", "endereço",
+    "地址", "住址", "住在", "居住", "寄到", "邮寄", "住所", "送付先", "転居", "お住まい",
 )  # fmt: skip
 
 

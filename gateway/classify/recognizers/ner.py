@@ -41,6 +41,8 @@ class LatinNerRecognizer(SpacyRecognizer):
             supported_language=supported_language,
             supported_entities=list(NER_ENTITIES),
         )
+        # The name-shape additions and the sentence-start rule read English and French text.
+        self._english = supported_language == "en"
 
     def analyze(
         self,
@@ -53,8 +55,10 @@ class LatinNerRecognizer(SpacyRecognizer):
             for result in super().analyze(text, entities, nlp_artifacts)
             if (corrected := self._correct(text, result)) is not None
         ]
+        if not self._english:
+            kept = [r for r in kept if not _sentence_first_word(text, r)]
         doc = nlp_artifacts.tokens if nlp_artifacts is not None else None
-        if "PERSON" in entities and isinstance(doc, Doc):
+        if self._english and "PERSON" in entities and isinstance(doc, Doc):
             people = [(r.start, r.end) for r in kept if r.entity_type == "PERSON"]
             for start, end in name_shaped_spans(doc):
                 if not any(s < end and start < e for s, e in people):
@@ -70,7 +74,7 @@ class LatinNerRecognizer(SpacyRecognizer):
             result.start, result.end = result.start + core.start(), result.start + core.end()
             span = core.group()
         if result.entity_type == "PERSON":
-            if _DIGIT.search(span) is not None:
+            if _DIGIT.search(span) is not None or _is_company(text, result.start, result.end):
                 return None
             trimmed = trim_person(span)
             if trimmed is None:
@@ -91,3 +95,38 @@ class LatinNerRecognizer(SpacyRecognizer):
                 RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
             },
         )
+
+
+_SENTENCE_START = regex.compile(r"(?:^|[.!?:;\n]\s*|[«\"(]\s*)$")
+_ONE_WORD = regex.compile(r"\p{L}[\p{L}'’-]*")
+
+
+def _sentence_first_word(text: str, result: RecognizerResult) -> bool:
+    """A one-word PERSON first in its sentence: the French model's usual mistake for an
+    imperative (``Rédige``, ``Résume``, ``Reformule``); a surname alone there is rare."""
+    return (
+        result.entity_type == "PERSON"
+        and _ONE_WORD.fullmatch(text[result.start : result.end]) is not None
+        and _SENTENCE_START.search(text[max(0, result.start - 3) : result.start]) is not None
+    )
+
+
+_COMPANY_SUFFIX = regex.compile(
+    r"(?:^|[\s,&])(?:LLC|LLP|Ltd|Limited|Inc|Corp|PLC|plc|GmbH|AG|KG|OHG|SE|SA|SAS|SARL|S\.A\.|S\.L\.|SL|SpA|"
+    r"S\.p\.A\.|Srl|S\.r\.l\.|BV|B\.V\.|NV|N\.V\.|Group|Holding|Holdings|& Co|and Sons|& Sons|e Figli|y Asociados)"
+    r"\.?(?=$|[\s,.;:)])",
+    regex.IGNORECASE,
+)
+_FIRM_OF_SURNAMES = regex.compile(r"(?:^|\s)(?:the|der|die|das|la|le|les|el|los|il|lo|de)\s+$", regex.IGNORECASE)
+
+
+def _is_company(text: str, start: int, end: int) -> bool:
+    """A PERSON span that names a company: a company form in it or right after it (``James LLC``,
+    ``Leclerc Techer SA``), or surnames joined by ``and``/``,`` after an article (``the Johnson,
+    Stout and Barton loan facility``)."""
+    if _COMPANY_SUFFIX.search(text[start : min(len(text), end + 14)]) is not None:
+        return True
+    span = text[start:end]
+    return (" and " in span or "," in span or " & " in span) and (
+        _FIRM_OF_SURNAMES.search(text[max(0, start - 5) : start]) is not None
+    )

@@ -27,8 +27,10 @@ from collections.abc import Iterator
 
 import regex
 
+from gateway.classify.recognizers import salutation
 from gateway.classify.recognizers.base import ScanningRecognizer
-from gateway.classify.script import has_han
+from gateway.classify.recognizers.name_shape import NOT_NAME_WORDS
+from gateway.classify.script import has_han, has_hangul, has_kana
 
 _SINGLE_SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
@@ -92,19 +94,14 @@ _PATTERNS: tuple[tuple[regex.Pattern[str], float], ...] = tuple(
             0.85,
         ),
         (rf"{_SURNAME}(?:{_GIVEN})?(?=(?:{_ZH_ADDRESS}))", 0.85),
-        (
-            rf"(?<=(?<![A-Za-z])(?:{_EN_TITLE})\.?[ \t]+){_EN_NAME_WORD}(?:[ \t]+{_EN_NAME_WORD}){{0,2}}",
-            0.85,
-        ),
-        (
-            rf"(?<=(?<![A-Za-z]){_EN_INTRO}[:,]?[ \t]+)(?!{_NOT_A_NAME}){_EN_NAME_WORD}"
-            rf"(?:[ \t]+(?!{_NOT_A_NAME}){_EN_NAME_WORD}){{1,2}}",
-            0.6,
-        ),
     )
 )
-
-_FIRST_LATIN = 2  # _PATTERNS[:2] are Chinese: each needs a surname character
+_LATIN = salutation.compile_all(salutation.LATIN_PATTERNS)
+_CJK = salutation.compile_all(salutation.CJK_PATTERNS)
+_KOREAN = salutation.compile_all(salutation.KOREAN_PATTERNS)
+_CYRILLIC_GREEK = salutation.compile_all(salutation.CYRILLIC_GREEK_PATTERNS)
+_CYRILLIC_OR_GREEK = regex.compile(r"[\p{Cyrillic}\p{Greek}]")
+_NOT_NAMES = NOT_NAME_WORDS | salutation.NOT_NAME_WORDS
 
 
 class PersonNameRecognizer(ScanningRecognizer):
@@ -113,9 +110,37 @@ class PersonNameRecognizer(ScanningRecognizer):
     ENTITY = "PERSON"
 
     def scan(self, text: str) -> Iterator[tuple[int, int, float]]:
-        # The Chinese patterns cannot match without a Chinese character: skipped on other text
-        # (a third of a short English prompt's pattern pass otherwise).
-        patterns = _PATTERNS if has_han(text) else _PATTERNS[_FIRST_LATIN:]
-        for pattern, score in patterns:
+        # The Chinese and Japanese patterns cannot match without a Chinese character, the Korean
+        # one without Hangul: skipped on other text (most of a short English prompt's pattern pass).
+        han = has_han(text)
+        for pattern, score in (*(_PATTERNS + _CJK if han else ()), *(_KOREAN if has_hangul(text) else ())):
             for match in pattern.finditer(text):
                 yield match.start(), match.end(), score
+        if not text.isascii() and _CYRILLIC_OR_GREEK.search(text) is not None:
+            for pattern, score in _CYRILLIC_GREEK:
+                for match in pattern.finditer(text):
+                    yield match.start(), match.end(), score
+        if han and has_kana(text):
+            return
+        for pattern, score in _LATIN:
+            for match in pattern.finditer(text):
+                span = _trimmed(match.group())
+                if span is not None:
+                    yield match.start() + span[0], match.start() + span[1], score
+
+
+_WORDS = regex.compile(r"[\p{L}'’-]+")
+
+
+def _trimmed(name: str) -> tuple[int, int] | None:
+    """The name without trailing non-name words (``Kunde Max Müller Service``); None if its first
+    word is not a name or nothing of two words is left where two were needed."""
+    words = list(_WORDS.finditer(name))
+    if not words or words[0].group().lower() in _NOT_NAMES:
+        return None
+    end = len(words)
+    while end > 1 and words[end - 1].group().lower() in _NOT_NAMES:
+        end -= 1
+    if end < len(words) and end < 2:
+        return None
+    return 0, words[end - 1].end()

@@ -14,7 +14,15 @@ bracketed area code ``(0161) 496 0066``, ``(591)341-7776``  0.6
 North American ``206.269.0743``, ``797-386-9073``      0.6
 trunk ``0``, valid in a European region: separated / 10+ digits  0.6 / 0.5
 ten digits shaped like a North American number      0.3
+a local number: 7-11 digits in groups of 2-4           0.3
+a local number: 8-11 digits from a trunk ``0``, unbroken  0.2
 ====================================================  =======
+
+Local numbers (``448 91 830``, ``763 5734``, ``0034664881``) are how staff write a
+customer's number at home; without a country code nothing checks them, so they count
+only next to a context word, in any of the languages we read (``Rückruf``, ``rappeler``,
+``llamada``, ``richiamare``, ``terugbellen``, ``折り返し``, ``回拨``...), and never next to a
+currency (``EUR 1 250 000``).
 
 A context word (phone, tel, mobile, call, 电话...) adds 0.35. Dates
 (``06.08.2021``), amounts and version numbers are not reported; numbers in
@@ -38,6 +46,10 @@ PHONE_CONTEXT = (
     "phone", "telephone", "tel", "mobile", "cell", "call", "fax", "contact", "reach",
     "whatsapp", "sms", "text me", "dial", "hotline", "line", "telefon", "handy",
     "téléphone", "portable", "电话", "手机", "联系", "號碼", "号码", "致电",
+    "rückruf", "zurückrufen", "anrufen", "erreichbar", "rufnummer", "mobilnummer",
+    "rappeler", "appeler", "numéro", "joindre", "llamada", "llamar", "teléfono", "móvil", "celular",
+    "richiamare", "chiamare", "telefono", "cellulare", "bellen", "terugbellen", "telefoon", "mobiel",
+    "電話", "折り返", "携帯", "回拨", "回电", "전화", "연락처",
 )  # fmt: skip
 
 _CANDIDATE = regex.compile(
@@ -84,18 +96,37 @@ def phone_score(number: str) -> float:
         try:
             parsed = phonenumbers.parse(international, None)
         except phonenumbers.NumberParseException:
-            return 0.0
+            return 0.0 if number.startswith("+") else _local_score(number, digits)
         if phonenumbers.is_valid_number(parsed):
             return 0.75
-        return 0.6 if phonenumbers.is_possible_number(parsed) else 0.0
+        if phonenumbers.is_possible_number(parsed):
+            return 0.6
+        return 0.0 if number.startswith("+") else _local_score(number, digits)
     if _BRACKETED.fullmatch(number) or _NANP.fullmatch(number):
         return 0.6
     if digits[0] == "0":
         valid, _possible = _valid_in(number, _EUROPE)
         if not valid:
-            return 0.0
+            return _local_score(number, digits)
         return 0.6 if has_separator else 0.5 if len(digits) >= 10 else 0.3
-    return 0.3 if _NANP_DIGITS.fullmatch(digits) else 0.0
+    if _NANP_DIGITS.fullmatch(digits):
+        return 0.3
+    return _local_score(number, digits)
+
+
+_LOCAL_GROUPS = regex.compile(r"\d{2,4}(?:[ .\-/]\d{2,4}){1,4}")
+_CURRENCY_NEAR = regex.compile(r"(?i:eur|usd|gbp|chf|jpy|cny|rmb|sek|nok|dkk|pln|[€$£¥円元])")
+
+
+def _local_score(number: str, digits: str) -> float:
+    """A number written without a country code (module docstring): weak, needs context."""
+    if number.startswith("+"):
+        return 0.0
+    if 7 <= len(digits) <= 11 and _LOCAL_GROUPS.fullmatch(number):
+        return 0.3
+    if 8 <= len(digits) <= 11 and digits[0] == "0" and digits == number:
+        return 0.2
+    return 0.0
 
 
 class PhoneRecognizer(ScanningRecognizer):
@@ -107,7 +138,7 @@ class PhoneRecognizer(ScanningRecognizer):
     def scan(self, text: str) -> Iterator[tuple[int, int, float]]:
         for match in _CANDIDATE.finditer(text):
             score = phone_score(match.group("number"))
-            if score:
+            if score and (score > 0.3 or not _CURRENCY_NEAR.search(text, max(0, match.start() - 6), match.end() + 6)):
                 yield match.start(), match.end(), score
 
 
