@@ -6,7 +6,8 @@ CN_RESIDENT_ID: the 18-character PRC resident identity card number
 ISO 7064 MOD 11-2 check character (0-9 or X). Found in any grouping (up to
 two spaces, dots, dashes, underscores or slashes between characters), and
 split across line breaks, table cells or code pieces
-(``numbers.joined_numbers``). Validated candidates score 1.0 (0.85 split);
+(``numbers.joined_numbers``, in the shapes ``id_shaped`` accepts). Validated
+candidates score 1.0 (0.85 split);
 anything else is not reported.
 
 US_SSN: ``AAA-GG-SSSS`` with ``-``, ``.`` or space separators (both), or
