@@ -77,8 +77,10 @@ CARD_CONTEXT = (
     "discover", "jcb", "diners", "maestro", "unionpay", "pan", "cc", "cvv", "expiry",
     "pay", "paid", "payment", "charge", "declined", "purchase", "transaction",
     "卡号", "卡號", "信用卡", "银行卡", "銀行卡", "借记卡", "储蓄卡", "银联",
-    "karte", "kartennummer", "kreditkarte", "debitkarte", "carte", "numéro de carte", "tarjeta",
-    "カード", "カード番号",
+    "卡",
+    "karte", "kartennummer", "kreditkarte", "debitkarte", "carte", "numéro de carte", "tarjeta", "carta",
+    "cartão", "cartao", "kaart", "bankpas", "betaalpas", "pasnummer", "uw pas", "nieuwe pas", "de pas",
+    "kort", "karta", "kortti", "カード", "카드",
 )  # fmt: skip
 CN_CARD_CONTEXT = (
     "card", "account", "acct", "unionpay", "bank",
