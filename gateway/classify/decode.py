@@ -66,6 +66,8 @@ _HEX = re.compile(
     r"(?<![0-9A-Za-z])(?:0[xX])?(?:[0-9A-Fa-f]{24,}|[0-9A-Fa-f]{2}(?:[ :][0-9A-Fa-f]{2}){11,})(?![0-9A-Za-z])"
 )
 _HEX_SEPARATORS = regex.compile(r"[ :]")
+_LONG_WORD = re.compile(rf"\S{{{MIN_BLOB}}}")
+_SPACED_HEX = re.compile(r"(?:[0-9A-Fa-f]{2}[ :]){11}[0-9A-Fa-f]{2}")
 _ENCRYPTED = regex.compile(
     r"-----BEGIN (?:PGP MESSAGE|ENCRYPTED [A-Z ]+|PKCS7)-----.*?(?:-----END [A-Z0-9 ]+-----|\Z)", regex.DOTALL
 )
@@ -115,14 +117,8 @@ def unescaped_view(text: str) -> NormalizedText | None:
 
 
 def _worth_reading(text: str) -> bool:
-    """A necessary condition for a blob, cheap: a 16-character word, or twelve 2-character ones (spaced hex)."""
-    short = 0
-    for word in text.split():
-        size = len(word)
-        if size >= MIN_BLOB:
-            return True
-        short += size == 2
-    return short >= 12
+    """A necessary condition for a blob, cheap: a 16-character word, or twelve hex pairs (spaced hex)."""
+    return _LONG_WORD.search(text) is not None or _SPACED_HEX.search(text) is not None
 
 
 def encoded_blobs(text: str) -> Iterator[Blob]:

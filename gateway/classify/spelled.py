@@ -64,7 +64,7 @@ _Digits = tuple[str, int, int]
 
 
 def _worth_reading(text: str) -> bool:
-    """A necessary condition for a run, cheap: enough digit words, Chinese numerals and digits."""
+    """A necessary condition for a run, cheap: two digit words and nine digits in all, or a Chinese numeral."""
     if not text.isascii() and _HAS_HAN_DIGIT.search(text):
         return True
     words = repeats = 0
