@@ -91,7 +91,7 @@ def prompt(fake: Faker, locale: str, rng: random.Random) -> str:
     if kind == 9:
         return _markdown(fake, rng)
     if kind == 10:
-        values = [rng.randint(0, 10**rng.randint(2, 8)) for _ in range(rng.randint(3, 12))]
+        values = [rng.randint(0, 10 ** rng.randint(2, 8)) for _ in range(rng.randint(3, 12))]
         return f"values = {values}\ntotal = sum(values)  # {fake.sentence()}"
     if kind == 11:
         record = {"id": rng.randint(10**5, 10**12), "amount": round(rng.uniform(1, 10**6), 2), "date": fake.date(),
