@@ -6,11 +6,14 @@ Entity names are part of the policy language; policy validation reads
 
 from __future__ import annotations
 
+# Content that looks encoded and cannot be read (gateway/classify/decode.py); the policy's
+# ``classification.on_undecodable`` says what level it gives.
+UNDECODABLE_CONTENT = "UNDECODABLE_CONTENT"
 # Detected by our recognizers (gateway/classify/recognizers).
 OUR_ENTITIES = frozenset(
     {
         "CREDIT_CARD", "CN_BANK_CARD", "IBAN_CODE", "SWIFT_CODE", "CN_RESIDENT_ID", "US_SSN",
-        "PHONE_NUMBER", "CN_PHONE", "STREET_ADDRESS", "PERSON", "EMAIL_ADDRESS",
+        "PHONE_NUMBER", "CN_PHONE", "STREET_ADDRESS", "PERSON", "EMAIL_ADDRESS", UNDECODABLE_CONTENT,
     }
 )  # fmt: skip
 # Detected by the spaCy NER model.

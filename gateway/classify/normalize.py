@@ -9,7 +9,9 @@ data from them:
   word joiner (U+2060), BOM (U+FEFF), soft hyphen (U+00AD) and every other
   format (``Cf``) character, e.g. bidi controls;
 - decimal digits of any script become ASCII digits (``٤١١١`` -> ``4111``);
-- dash and middle-dot look-alikes become ``-`` and ``.``;
+- dash and middle-dot look-alikes become ``-`` and ``.``; the ideographic
+  zero ``〇`` becomes ``零``, the Han character it stands for, so that
+  Chinese numerals read as Chinese (``spelled.py`` reads both as 0);
 - lone surrogates (possible in JSON ``\ud800`` escapes) become U+FFFD.
 
 NFKC is applied per *segment* (a character and the combining marks after it),
@@ -30,6 +32,8 @@ _FOLD = {
     **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2043\u2212\ufe58\ufe63", "-"),
     # middle dots
     **dict.fromkeys("\u00b7\u2027\u30fb", "."),
+    # the ideographic zero (a number sign, not a Han letter) as the Han character for zero
+    "\u3007": "\u96f6",
 }
 _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
 

@@ -66,7 +66,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from presidio_analyzer import RecognizerResult
 
@@ -74,6 +74,7 @@ from gateway.classify.base import Classification, Detection, PolicyRecognizer
 from gateway.classify.cache import CacheStats, LruCache
 from gateway.classify.engine import RENEW_AFTER_UNSEEN, DetectionEngine
 from gateway.classify.normalize import NormalizedText, normalize
+from gateway.classify.numbers import JOINABLE, straddling_values
 from gateway.classify.policy_recognizers import PolicyRecognizerCompiler
 from gateway.classify.script import is_readable
 
@@ -107,6 +108,7 @@ class _Job:
     keys: list[_CacheKey] = dataclasses.field(default_factory=list)
     results: list[_TextResult | None] = dataclasses.field(default_factory=list)
     views: dict[int, NormalizedText] = dataclasses.field(default_factory=dict)
+    straddling: tuple[Detection, ...] = ()  # values cut in two between adjacent texts (numbers.py)
 
     def waiting_for_ner(self) -> list[int]:
         return [i for i, result in enumerate(self.results) if result is not None and not result.ner_done]
@@ -282,7 +284,7 @@ class PresidioClassifier:
                 if self._prepare(engine, job):
                     waiting.append(job)
                 else:
-                    job.future.set_result(_classification(job.results))
+                    job.future.set_result(_classification(job.results, job.straddling))
             except Exception as exc:  # noqa: BLE001 - this request fails closed, its batch-mates go on
                 self._fail([job], exc)
         if not waiting:
@@ -296,10 +298,10 @@ class PresidioClassifier:
                 except Exception as exc:  # noqa: BLE001
                     self._fail([job], exc)
                     continue
-                job.future.set_result(_classification(job.results))
+                job.future.set_result(_classification(job.results, job.straddling))
             return
         for job in waiting:
-            job.future.set_result(_classification(job.results))
+            job.future.set_result(_classification(job.results, job.straddling))
 
     def _prepare(self, engine: DetectionEngine, job: _Job) -> bool:
         """Cache and pattern pass; whether the job still needs NER."""
@@ -316,7 +318,8 @@ class PresidioClassifier:
             # Without a type NER could find, the pattern pass is the whole analysis.
             result = job.results[index] = _TextResult(found, ner_done=not engine.needs_ner(job.entities))
             self._cache.put(job.keys[index], result)
-        if self._decided(job.results):
+        job.straddling = _straddling(engine, job)
+        if self._decided([*job.results, _TextResult(job.straddling, ner_done=True)]):
             return False
         return bool(job.waiting_for_ner())
 
@@ -392,8 +395,28 @@ def _merge(*groups: tuple[Detection, ...]) -> tuple[Detection, ...]:
     return tuple(sorted(best.values(), key=lambda d: (d.start, d.end, d.entity_type)))
 
 
-def _classification(results: list[_TextResult | None]) -> Classification:
-    detections = tuple(
+def _straddling(engine: DetectionEngine, job: _Job) -> tuple[Detection, ...]:
+    """Checksummed values cut in two between adjacent texts: a detection in each (``numbers.py``)."""
+    wanted = JOINABLE if job.entities is None else JOINABLE & job.entities
+    if len(job.texts) < 2 or not wanted:
+        return ()
+
+    def scan(text: str) -> Iterator[tuple[str, int, int, float, str]]:
+        for found in engine.pattern_pass(text, (), job.min_score, wanted):
+            name = str((found.recognition_metadata or {}).get(RecognizerResult.RECOGNIZER_NAME_KEY, ""))
+            yield found.entity_type, found.start, found.end, float(found.score), name
+
+    detections: list[Detection] = []
+    for value in straddling_values(job.texts, scan):
+        score, name = round(value.score, 4), value.recognizer
+        detections.append(Detection(value.entity_type, score, value.start, len(job.texts[value.index]), name,
+                                    text_index=value.index))  # fmt: skip
+        detections.append(Detection(value.entity_type, score, 0, value.end, name, text_index=value.index + 1))
+    return tuple(detections)
+
+
+def _classification(results: list[_TextResult | None], straddling: tuple[Detection, ...] = ()) -> Classification:
+    detections = straddling + tuple(
         dataclasses.replace(detection, text_index=index)
         for index, result in enumerate(results)
         if result is not None

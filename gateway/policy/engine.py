@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from gateway.classify.entities import UNDECODABLE_CONTENT
 from gateway.policy.model import Policy, Route, RouteCache, Target, When
 
 DEFAULT_CACHE_MAX_LEVEL = "internal"
@@ -117,6 +118,8 @@ def level_for(policy: Policy, facts: Facts) -> tuple[str, tuple[tuple[str, str],
     reasons: list[tuple[str, str]] = []
     for entity in sorted(facts.entity_types):
         mapped = c.entities.get(entity)
+        if entity == UNDECODABLE_CONTENT and c.on_undecodable == "on_error":
+            mapped = c.on_error if mapped is None else policy.levels[max(policy.rank(mapped), policy.rank(c.on_error))]
         if mapped is None:
             continue
         reasons.append((entity, mapped))
@@ -143,14 +146,17 @@ def detected_entities(policy: Policy) -> frozenset[str]:
     A type counts when ``classification.entities`` maps it to a level (even
     the default level: its findings are evidence in the record), when a route
     tests it (``entities_any``), or when one of the policy's own recognizers
-    reports it. Detectors of other types would only spend time: nothing in
-    this policy reads what they find. (``policy replay`` cannot know whether
+    reports it; and ``UNDECODABLE_CONTENT`` when the policy reads content and
+    ``on_undecodable`` is ``on_error``. Detectors of other types would only
+    spend time: nothing in this policy reads what they find. (``policy replay`` cannot know whether
     recorded requests held a type their policy did not look for.)
     """
     c = policy.classification
     found = set(c.entities) | {r.entity for r in c.recognizers}
     for route in policy.routes:
         found.update(_entities_tested(route.when))
+    if found and c.on_undecodable == "on_error":  # a policy that reads content reads encoded content too
+        found.add(UNDECODABLE_CONTENT)
     return frozenset(found)
 
 

@@ -63,6 +63,13 @@ class Classification(_Strict):
     recognizers: list[RecognizerSpec] = Field(
         default_factory=list, description="Compliance-owned detectors added to the built-in ones."
     )
+    on_undecodable: Literal["on_error", "ignore"] = Field(
+        default="on_error",
+        description="Content that looks encoded but cannot be read (a PDF, archive or image in base64, an "
+        "encrypted block, encodings nested too deep), reported as UNDECODABLE_CONTENT: on_error gives the "
+        "request at least the on_error level; ignore gives it only what 'entities' maps "
+        "UNDECODABLE_CONTENT to (nothing by default).",
+    )
 
 
 class Pricing(_Strict):

@@ -14,6 +14,7 @@
 | PERSON | ``PersonNameRecognizer`` (titles, salutations, signatures; Chinese, Japanese, Korean) | person |
 | PERSON | ``StructuredNameRecognizer`` (JSON keys, CSV columns, ``SURNAME, Given``) | structured |
 | EMAIL_ADDRESS | ``OfflineEmailRecognizer`` | web |
+| the number types above, UNDECODABLE_CONTENT | ``NumberFormsRecognizer`` (spelled, escaped, encoded) | number_forms |
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from gateway.classify.entities import OUR_ENTITIES
 from gateway.classify.recognizers.address import StreetAddressRecognizer
 from gateway.classify.recognizers.banking import IbanRecognizer, SwiftCodeRecognizer
 from gateway.classify.recognizers.national_id import CnResidentIdRecognizer, UsSsnRecognizer
+from gateway.classify.recognizers.number_forms import NumberFormsRecognizer
 from gateway.classify.recognizers.payment import CnBankCardRecognizer, CreditCardRecognizer
 from gateway.classify.recognizers.person import PersonNameRecognizer
 from gateway.classify.recognizers.phone import CnPhoneRecognizer, PhoneRecognizer
@@ -39,6 +41,7 @@ OUR_RECOGNIZERS: tuple[Callable[..., EntityRecognizer], ...] = (
     SwiftCodeRecognizer,
     CnResidentIdRecognizer,
     UsSsnRecognizer,
+    NumberFormsRecognizer,
     PhoneRecognizer,
     CnPhoneRecognizer,
     StreetAddressRecognizer,
@@ -61,6 +64,7 @@ __all__ = [
     "CnResidentIdRecognizer",
     "CreditCardRecognizer",
     "IbanRecognizer",
+    "NumberFormsRecognizer",
     "OfflineEmailRecognizer",
     "PersonNameRecognizer",
     "PhoneRecognizer",

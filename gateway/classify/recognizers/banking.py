@@ -2,10 +2,12 @@
 
 IBAN_CODE: a country code, two check digits and the BBAN, in any grouping
 (``DE89 3704 0044 0532 0130 00``, ``DE89370400440532013000``,
-``de89-3704-...``). The candidate is read character by character, skipping
-separators, for exactly the length the IBAN registry gives that
-country, then verified with MOD 97-10. Scores 1.0; unknown countries, wrong
-lengths and failed checks are not reported.
+``de89-3704-...``, ``de89_3704_...``), also split across a line break,
+table cells or code pieces (``IBAN\nGB29 LTAY 3160 4610\n7094 67``). The
+candidate is read character by character, skipping separators, for exactly
+the length the IBAN registry gives that country, then verified with MOD 97-10.
+Scores 1.0, 0.85 when split; unknown countries, wrong lengths and failed
+checks are not reported.
 
 SWIFT_CODE: a BIC (``DEUTDEFF``, ``DEUTDEFF500``): 4 bank letters, an ISO
 3166 country, a 2-character location and an optional 3-character branch, in
@@ -20,6 +22,7 @@ from collections.abc import Iterator
 import regex
 
 from gateway.classify.context import ContextMatcher
+from gateway.classify.numbers import HARD_GAP
 from gateway.classify.recognizers.base import ScanningRecognizer
 from gateway.classify.recognizers.checksums import iban_mod97_valid
 
@@ -67,21 +70,27 @@ _ISO_COUNTRIES_TEXT = """
 ISO_COUNTRIES = frozenset(_ISO_COUNTRIES_TEXT.split())
 
 _IBAN_START = regex.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}")
-_IBAN_SEPARATORS = frozenset(" -.")
+_IBAN_SEPARATORS = frozenset(" -._/")
+_IBAN_PIECE = regex.compile(r"[A-Za-z]{0,3}[0-9]|[A-Z]{1,4}(?![a-z])")
 
 _BIC = regex.compile(r"(?<![A-Za-z0-9])[A-Z]{4}(?P<country>[A-Z]{2})[A-Z0-9]{2}(?:[A-Z0-9]{3})?(?![A-Za-z0-9])")
+SPLIT_SCORE = 0.85
 BIC_CONTEXT = (
     "swift", "bic", "bank identifier", "bank code", "routing",
     "银行代码", "银行识别码", "识别码", "swift码", "bic码",
 )  # fmt: skip
 
 
-def read_iban(text: str, start: int) -> tuple[int, str] | None:
-    """Read an IBAN starting at ``start``: ``(end, compact IBAN)`` or None.
+def read_iban(text: str, start: int) -> tuple[int, str, bool] | None:
+    """Read an IBAN starting at ``start``: ``(end, compact IBAN, split)`` or None.
 
     Reads exactly the registry length for the country, letting up to two
-    separator characters (space, ``-``, ``.``) between characters through,
-    and refuses a candidate followed directly by another letter or digit.
+    separator characters (space, ``-``, ``.``, ``_``, ``/``) between
+    characters through, and refuses a candidate followed directly by another
+    letter or digit. It also reads across a line break, table cells or code
+    quotes (``numbers``' hard gaps, ``split`` is then True) when the piece
+    after the gap holds a digit or is in upper case: a word does not continue
+    an IBAN.
     """
     country = text[start : start + 2].upper()
     length = IBAN_LENGTHS.get(country)
@@ -90,24 +99,32 @@ def read_iban(text: str, start: int) -> tuple[int, str] | None:
     chars: list[str] = []
     position = start
     limit = len(text)
+    split = False
     while position < limit and len(chars) < length:
         char = text[position]
         if char.isascii() and char.isalnum():
             chars.append(char.upper())
             position += 1
-        elif char in _IBAN_SEPARATORS and chars:
+            continue
+        if not chars:
+            break
+        skip = 0
+        if char in _IBAN_SEPARATORS:
             skip = 2 if position + 1 < limit and text[position + 1] in _IBAN_SEPARATORS else 1
             following = text[position + skip : position + skip + 1]
             if not (following.isascii() and following.isalnum()):
+                skip = 0
+        if not skip:
+            gap = HARD_GAP.match(text, position)
+            if gap is None or not _IBAN_PIECE.match(text, gap.end()):
                 break
-            position += skip
-        else:
-            break
+            skip, split = gap.end() - position, True
+        position += skip
     if len(chars) != length:
         return None
     if position < limit and text[position].isascii() and text[position].isalnum():
         return None
-    return position, "".join(chars)
+    return position, "".join(chars), split
 
 
 class IbanRecognizer(ScanningRecognizer):
@@ -119,7 +136,7 @@ class IbanRecognizer(ScanningRecognizer):
         for match in _IBAN_START.finditer(text):
             found = read_iban(text, match.start())
             if found is not None and iban_mod97_valid(found[1]):
-                yield match.start(), found[0], 1.0
+                yield match.start(), found[0], SPLIT_SCORE if found[2] else 1.0
 
 
 class SwiftCodeRecognizer(ScanningRecognizer):
