@@ -135,12 +135,16 @@ async def evaluate_ours(classifier: Any, corpus: Sequence[Any]) -> Report:
 
 def plain_presidio() -> Callable[[str], list[tuple[int, int, str]]]:
     """Presidio's AnalyzerEngine as shipped, on the installed ``en_core_web_sm``."""
+    import tldextract.tldextract
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
     from presidio_analyzer import predefined_recognizers as predefined
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
     from gateway.classify.nlp import resolve_model
+    from gateway.classify.recognizers.web import offline_extractor
 
+    # As shipped, except offline: Presidio's e-mail check would fetch the public suffix list.
+    tldextract.tldextract.TLD_EXTRACTOR = offline_extractor()
     provider = NlpEngineProvider(
         nlp_configuration={
             "nlp_engine_name": "spacy",
