@@ -22,7 +22,7 @@ from typing import Any
 from gateway.classify.base import Classifier
 from gateway.cli.common import config_from, moment_arg
 from gateway.config import ClassifierSettings, Config, load_config
-from gateway.policy.checks import check, check_cases, errors
+from gateway.policy.checks import check, check_cases, check_partial, errors
 from gateway.policy.loader import LoadedPolicy, PolicyError, Problem, load_file
 from gateway.policy.testing import (
     case_file_problems,
@@ -114,7 +114,7 @@ def problems_of(file: str, known: frozenset[str] | None) -> list[Problem]:
     try:
         loaded = load_file(file)
     except PolicyError as exc:
-        return exc.problems
+        return sorted(exc.problems + check_partial(exc, file, known), key=lambda p: (p.line, p.column))
     files, problems = case_files(loaded)
     return check(loaded, known) + problems + case_file_problems(loaded, files, known)
 
