@@ -1,4 +1,4 @@
-"""``gateway policy validate|test|explain|schema|replay``: the compliance officer's tools.
+"""``gateway policy validate|test|explain|schema|new|replay``: the compliance officer's tools.
 
 Each command returns an exit code and prints problems as ``file:line:col:
 message``; none of them prints a traceback for a bad file. ``validate`` and
@@ -34,6 +34,9 @@ from gateway.policy.testing import (
 )
 
 Handler = Callable[[argparse.Namespace], int]
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "policies" / "default.yaml"
+"""The policy ``gateway policy new`` copies unless told otherwise: the one the gateway ships."""
 
 
 def register(sub: Any) -> None:
@@ -74,6 +77,12 @@ def register(sub: Any) -> None:
     schema.add_argument("--tests", action="store_true", help="the schema of *.tests.yaml files instead")
     schema.add_argument("--output", metavar="FILE", help="write it to FILE instead of standard output")
     schema.set_defaults(handler=lambda a: schema_command(a.tests, a.output))
+
+    new = commands.add_parser("new", help="start a policy from a template, its schema beside it for editors")
+    new.add_argument("file", metavar="FILE", help="the policy to write, e.g. acme.yaml")
+    new.add_argument("--from", dest="template", metavar="POLICY", help=f"the policy to copy (default: {TEMPLATE})")
+    new.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    new.set_defaults(handler=lambda a: new_command(a.file, a.template, force=a.force))
 
     replay = commands.add_parser("replay", help="re-decide recorded traffic under a policy: what would change")
     replay.add_argument("--policy", required=True, metavar="FILE")
@@ -287,6 +296,27 @@ def schema_command(tests: bool = False, output: str | None = None) -> int:
         sys.stdout.write(text)
     else:
         Path(output).write_text(text, encoding="utf-8")
+    return 0
+
+
+def new_command(file: str, template: str | None = None, *, force: bool = False) -> int:
+    """Copy a policy to ``file`` with a schema line that works where it is: ``policy.schema.json``
+    (and ``tests.schema.json``) are written beside it, so the folder carries its own schema."""
+    from gateway.policy.schema import write_schemas, with_modeline
+
+    source, target = Path(template or TEMPLATE), Path(file)
+    if target.exists() and not force:
+        print(f"error: {target} exists; choose another name or give --force", file=sys.stderr)
+        return 1
+    try:
+        text = source.read_text(encoding="utf-8")
+        target.write_text(with_modeline(text), encoding="utf-8")
+        schemas = write_schemas(target.parent)
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {target} (a copy of {source}) and, beside it for editors, {', '.join(p.name for p in schemas)}")
+    print(f"next: edit it, then `gateway policy validate {target}` and `gateway policy test {target}`")
     return 0
 
 

@@ -17,6 +17,7 @@ from gateway.policy.coverage import Coverage, analyse
 from gateway.policy.engine import permitted, reads_content
 from gateway.policy.loader import LoadedPolicy, PolicyError, Problem, position_of
 from gateway.policy.model import Path, Policy, TestCase, When, groups_with_paths
+from gateway.policy.schema import missing_schema
 
 
 class Report(Protocol):
@@ -43,6 +44,7 @@ def check(loaded: LoadedPolicy, known_entities: frozenset[str] | None) -> list[P
     _check_unused_targets(policy, report)
     _check_routes(policy, analyse(policy), report)
     problems.extend(check_cases(policy, policy.tests, loaded.positions, loaded.path, ("tests",), known_entities))
+    problems.extend(_check_schema_line(loaded))
     return sorted(problems, key=lambda p: (p.line, p.column))
 
 
@@ -64,6 +66,22 @@ def check_partial(error: PolicyError, file: str, known_entities: frozenset[str] 
         indices=partial.indices.get("tests"),
     )  # fmt: skip
     return problems
+
+
+def _check_schema_line(loaded: LoadedPolicy) -> list[Problem]:
+    """A schema line naming a file that is not there (a policy copied out of ``policies/``)."""
+    if loaded.path.startswith("<") or (missing := missing_schema(loaded.source, loaded.path)) is None:
+        return []
+    line, col, ref = missing
+    return [
+        Problem(
+            loaded.path, line, col,
+            f"the schema line points at {ref!r}, which is not beside this file: editors cannot complete or "
+            "check it; write it there with `gateway policy schema --output` (or start policies with "
+            "`gateway policy new FILE`)",
+            "warning",
+        )
+    ]  # fmt: skip
 
 
 def errors(problems: Iterable[Problem]) -> list[Problem]:
