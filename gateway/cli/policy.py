@@ -24,6 +24,7 @@ from gateway.cli.common import config_from, moment_arg
 from gateway.config import ClassifierSettings, Config, load_config
 from gateway.policy.checks import check, check_cases, check_partial, errors
 from gateway.policy.loader import LoadedPolicy, PolicyError, Problem, load_file
+from gateway.policy.schema import with_modeline, write_schemas
 from gateway.policy.testing import (
     case_file_problems,
     case_files,
@@ -302,8 +303,6 @@ def schema_command(tests: bool = False, output: str | None = None) -> int:
 def new_command(file: str, template: str | None = None, *, force: bool = False) -> int:
     """Copy a policy to ``file`` with a schema line that works where it is: ``policy.schema.json``
     (and ``tests.schema.json``) are written beside it, so the folder carries its own schema."""
-    from gateway.policy.schema import write_schemas, with_modeline
-
     source, target = Path(template or TEMPLATE), Path(file)
     if target.exists() and not force:
         print(f"error: {target} exists; choose another name or give --force", file=sys.stderr)
