@@ -11,16 +11,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from gateway.classify.base import Classifier
 from gateway.cli.common import config_from, moment_arg
+from gateway.cli.policy_replay import replay_command
 from gateway.config import ClassifierSettings, Config, load_config
 from gateway.policy.checks import check, check_cases, check_partial, errors
 from gateway.policy.loader import LoadedPolicy, PolicyError, Problem, load_file
@@ -92,7 +91,7 @@ def register(sub: Any) -> None:
     replay.add_argument("--config", help="operator configuration file (or GATEWAY_CONFIG)")
     replay.add_argument("--database-url", help="the ledger database (or DATABASE_URL)")
     replay.add_argument("--format", choices=["table", "json"], default="table")
-    replay.set_defaults(handler=replay_command)
+    replay.set_defaults(handler=partial(replay_command, load_valid=_load_valid, known=known_entities))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -317,57 +316,6 @@ def new_command(file: str, template: str | None = None, *, force: bool = False) 
     print(f"wrote {target} (a copy of {source}) and, beside it for editors, {', '.join(p.name for p in schemas)}")
     print(f"next: edit it, then `gateway policy validate {target}` and `gateway policy test {target}`")
     return 0
-
-
-# -- replay ---------------------------------------------------------------------------------
-
-
-def replay_command(args: argparse.Namespace) -> int:
-    from gateway.policy.replay import render_table, replay
-
-    loaded = _load_valid(args.policy, known_entities())
-    if loaded is None:
-        return 1
-    database_url = _database_url(args)
-    try:
-        report = replay(loaded.policy, recorded_facts(database_url, args.since, args.until))
-    except Exception as exc:  # noqa: BLE001 - the store's errors are reported in one line
-        print(f"error: cannot read the ledger: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    if args.format == "json":
-        body = {"policy": {"file": loaded.path, "version": loaded.version}, **report.to_json()}
-        print(json.dumps(body, indent=2))
-    else:
-        print(render_table(report, f"Replay under {loaded.path} (version {loaded.version})"))
-    return 0
-
-
-def _database_url(args: argparse.Namespace) -> str:
-    if args.database_url:
-        return str(args.database_url)
-    try:
-        from gateway.cli.common import config_from
-    except ImportError:
-        return os.environ.get("DATABASE_URL", "sqlite:///var/gateway.db")
-    return config_from(args).database_url
-
-
-def recorded_facts(database_url: str, since: datetime | None, until: datetime | None) -> Iterator[Any]:
-    """The ledger's recorded facts: ``gateway.ledger.store.iter_facts`` where it exists, else its rows."""
-    from gateway.ledger import store
-    from gateway.policy.replay import RecordedFacts
-
-    iter_facts = getattr(store, "iter_facts", None)
-    if iter_facts is not None:
-        yield from iter_facts(database_url, since, until)
-        return
-    db = store.Database(database_url)
-    try:
-        for row in db.ledger_rows(since, until):
-            yield RecordedFacts.from_row(row)
-    finally:
-        db.close()
-
 
 
 if __name__ == "__main__":
