@@ -27,6 +27,7 @@ from gateway.policy.schema import with_modeline, write_schemas
 from gateway.policy.testing import (
     case_file_problems,
     case_files,
+    case_files_beside,
     is_tests_file,
     load_cases,
     policy_for_tests_file,
@@ -123,9 +124,25 @@ def problems_of(file: str, known: frozenset[str] | None) -> list[Problem]:
     try:
         loaded = load_file(file)
     except PolicyError as exc:
-        return sorted(exc.problems + check_partial(exc, file, known), key=lambda p: (p.line, p.column))
+        problems = sorted(exc.problems + check_partial(exc, file, known), key=lambda p: (p.line, p.column))
+        return problems + _beside_partial(exc, file, known)
     files, problems = case_files(loaded)
     return check(loaded, known) + problems + case_file_problems(loaded, files, known)
+
+
+def _beside_partial(error: PolicyError, file: str, known: frozenset[str] | None) -> list[Problem]:
+    """The test files beside a policy with errors, checked against what of it validated."""
+    if error.partial is None:
+        return []
+    problems: list[Problem] = []
+    for path in case_files_beside(file):
+        try:
+            cases = load_cases(path)
+        except PolicyError as exc:
+            problems += exc.problems
+            continue
+        problems += check_cases(error.partial.policy, cases.cases, cases.positions, cases.file, (), known)
+    return problems
 
 
 def _tests_file_problems(file: str, known: frozenset[str] | None) -> list[Problem]:

@@ -91,3 +91,17 @@ def test_a_route_that_cannot_be_salvaged_hides_nothing_else(tmp_path: Path, caps
     target_line, target_col = _position(text, "nowhere")
     assert f"{path}:{name_line}:" in out and "routes[1].name: Input should be a valid string" in out
     assert f"{path}:{target_line}:{target_col}: routes[2].targets[0]: unknown target 'nowhere'" in out
+
+
+def test_the_test_files_beside_a_broken_policy_are_checked_in_the_same_run(
+    copied: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, _ = copied
+    beside = path.parent / "new.cards.tests.yaml"
+    beside.write_text(
+        "- name: cards stay\n  text: 'Card 4111 1111 1111 1111'\n  expect: {route: sensitiv}\n", encoding="utf-8"
+    )
+    assert main(["policy", "validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert f"{beside}:3:19: unknown route 'sensitiv'" in out
+    assert f"{path}: {len(MISTAKES) + 2} error(s), 0 warning(s)" in out
