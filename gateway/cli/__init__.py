@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 from gateway.cli import audit, keys, models, report, serve
 
+BROKEN_PIPE_EXIT = 141
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description="A sensitivity-routing gateway for LLMs.")
@@ -35,9 +37,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler = args.handler
     try:
-        return int(handler(args) or 0)
+        code = int(handler(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _reader_went_away()
+
+
+def _reader_went_away() -> int:
+    """The reader of standard output closed it (``gateway report ... | head``): end quietly.
+
+    Standard output is pointed at ``/dev/null`` so that the interpreter's own
+    flush at exit does not fail again; the exit status is a shell's for a
+    command ended by SIGPIPE (128 + 13).
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+    return BROKEN_PIPE_EXIT
 
 
 if __name__ == "__main__":  # pragma: no cover

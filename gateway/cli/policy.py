@@ -1,4 +1,4 @@
-"""``gateway policy validate|test|explain|schema|replay``: the compliance officer's tools.
+"""``gateway policy validate|test|explain|schema|new|replay``: the compliance officer's tools.
 
 Each command returns an exit code and prints problems as ``file:line:col:
 message``; none of them prints a traceback for a bad file. ``validate`` and
@@ -11,22 +11,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from gateway.classify.base import Classifier
 from gateway.cli.common import config_from, moment_arg
+from gateway.cli.policy_replay import replay_command
 from gateway.config import ClassifierSettings, Config, load_config
-from gateway.policy.checks import check, check_cases, errors
+from gateway.policy.checks import check, check_cases, check_partial, errors
 from gateway.policy.loader import LoadedPolicy, PolicyError, Problem, load_file
+from gateway.policy.schema import with_modeline, write_schemas
 from gateway.policy.testing import (
     case_file_problems,
     case_files,
+    case_files_beside,
     is_tests_file,
     load_cases,
     policy_for_tests_file,
@@ -34,6 +35,9 @@ from gateway.policy.testing import (
 )
 
 Handler = Callable[[argparse.Namespace], int]
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "policies" / "default.yaml"
+"""The policy ``gateway policy new`` copies unless told otherwise: the one the gateway ships."""
 
 
 def register(sub: Any) -> None:
@@ -75,6 +79,12 @@ def register(sub: Any) -> None:
     schema.add_argument("--output", metavar="FILE", help="write it to FILE instead of standard output")
     schema.set_defaults(handler=lambda a: schema_command(a.tests, a.output))
 
+    new = commands.add_parser("new", help="start a policy from a template, its schema beside it for editors")
+    new.add_argument("file", metavar="FILE", help="the policy to write, e.g. acme.yaml")
+    new.add_argument("--from", dest="template", metavar="POLICY", help=f"the policy to copy (default: {TEMPLATE})")
+    new.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    new.set_defaults(handler=lambda a: new_command(a.file, a.template, force=a.force))
+
     replay = commands.add_parser("replay", help="re-decide recorded traffic under a policy: what would change")
     replay.add_argument("--policy", required=True, metavar="FILE")
     replay.add_argument("--from", dest="since", type=moment_arg(end=False), metavar="D", help="YYYY-MM-DD or ISO time")
@@ -82,7 +92,7 @@ def register(sub: Any) -> None:
     replay.add_argument("--config", help="operator configuration file (or GATEWAY_CONFIG)")
     replay.add_argument("--database-url", help="the ledger database (or DATABASE_URL)")
     replay.add_argument("--format", choices=["table", "json"], default="table")
-    replay.set_defaults(handler=replay_command)
+    replay.set_defaults(handler=partial(replay_command, load_valid=_load_valid, known=known_entities))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -114,9 +124,25 @@ def problems_of(file: str, known: frozenset[str] | None) -> list[Problem]:
     try:
         loaded = load_file(file)
     except PolicyError as exc:
-        return exc.problems
+        problems = sorted(exc.problems + check_partial(exc, file, known), key=lambda p: (p.line, p.column))
+        return problems + _beside_partial(exc, file, known)
     files, problems = case_files(loaded)
     return check(loaded, known) + problems + case_file_problems(loaded, files, known)
+
+
+def _beside_partial(error: PolicyError, file: str, known: frozenset[str] | None) -> list[Problem]:
+    """The test files beside a policy with errors, checked against what of it validated."""
+    if error.partial is None:
+        return []
+    problems: list[Problem] = []
+    for path in case_files_beside(file):
+        try:
+            cases = load_cases(path)
+        except PolicyError as exc:
+            problems += exc.problems
+            continue
+        problems += check_cases(error.partial.policy, cases.cases, cases.positions, cases.file, (), known)
+    return problems
 
 
 def _tests_file_problems(file: str, known: frozenset[str] | None) -> list[Problem]:
@@ -292,55 +318,23 @@ def schema_command(tests: bool = False, output: str | None = None) -> int:
     return 0
 
 
-# -- replay ---------------------------------------------------------------------------------
-
-
-def replay_command(args: argparse.Namespace) -> int:
-    from gateway.policy.replay import render_table, replay
-
-    loaded = _load_valid(args.policy, known_entities())
-    if loaded is None:
+def new_command(file: str, template: str | None = None, *, force: bool = False) -> int:
+    """Copy a policy to ``file`` with a schema line that works where it is: ``policy.schema.json``
+    (and ``tests.schema.json``) are written beside it, so the folder carries its own schema."""
+    source, target = Path(template or TEMPLATE), Path(file)
+    if target.exists() and not force:
+        print(f"error: {target} exists; choose another name or give --force", file=sys.stderr)
         return 1
-    database_url = _database_url(args)
     try:
-        report = replay(loaded.policy, recorded_facts(database_url, args.since, args.until))
-    except Exception as exc:  # noqa: BLE001 - the store's errors are reported in one line
-        print(f"error: cannot read the ledger: {type(exc).__name__}: {exc}", file=sys.stderr)
+        text = source.read_text(encoding="utf-8")
+        target.write_text(with_modeline(text), encoding="utf-8")
+        schemas = write_schemas(target.parent)
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
-    if args.format == "json":
-        body = {"policy": {"file": loaded.path, "version": loaded.version}, **report.to_json()}
-        print(json.dumps(body, indent=2))
-    else:
-        print(render_table(report, f"Replay under {loaded.path} (version {loaded.version})"))
+    print(f"wrote {target} (a copy of {source}) and, beside it for editors, {', '.join(p.name for p in schemas)}")
+    print(f"next: edit it, then `gateway policy validate {target}` and `gateway policy test {target}`")
     return 0
-
-
-def _database_url(args: argparse.Namespace) -> str:
-    if args.database_url:
-        return str(args.database_url)
-    try:
-        from gateway.cli.common import config_from
-    except ImportError:
-        return os.environ.get("DATABASE_URL", "sqlite:///var/gateway.db")
-    return config_from(args).database_url
-
-
-def recorded_facts(database_url: str, since: datetime | None, until: datetime | None) -> Iterator[Any]:
-    """The ledger's recorded facts: ``gateway.ledger.store.iter_facts`` where it exists, else its rows."""
-    from gateway.ledger import store
-    from gateway.policy.replay import RecordedFacts
-
-    iter_facts = getattr(store, "iter_facts", None)
-    if iter_facts is not None:
-        yield from iter_facts(database_url, since, until)
-        return
-    db = store.Database(database_url)
-    try:
-        for row in db.ledger_rows(since, until):
-            yield RecordedFacts.from_row(row)
-    finally:
-        db.close()
-
 
 
 if __name__ == "__main__":

@@ -15,8 +15,9 @@ from typing import Protocol
 
 from gateway.policy.coverage import Coverage, analyse
 from gateway.policy.engine import permitted, reads_content
-from gateway.policy.loader import LoadedPolicy, Problem, position_of
+from gateway.policy.loader import LoadedPolicy, PolicyError, Problem, position_of
 from gateway.policy.model import Path, Policy, TestCase, When, groups_with_paths
+from gateway.policy.schema import missing_schema
 
 
 class Report(Protocol):
@@ -43,7 +44,44 @@ def check(loaded: LoadedPolicy, known_entities: frozenset[str] | None) -> list[P
     _check_unused_targets(policy, report)
     _check_routes(policy, analyse(policy), report)
     problems.extend(check_cases(policy, policy.tests, loaded.positions, loaded.path, ("tests",), known_entities))
+    problems.extend(_check_schema_line(loaded))
     return sorted(problems, key=lambda p: (p.line, p.column))
+
+
+def check_partial(error: PolicyError, file: str, known_entities: frozenset[str] | None) -> list[Problem]:
+    """The errors ``check`` would also find in a policy that failed to load (entity names, test
+    cases), in what of it validated; nothing when it did not parse."""
+    partial = error.partial
+    if partial is None:
+        return []
+    problems: list[Problem] = []
+
+    def report(path: Path, message: str, severity: str = "warning") -> None:
+        line, col = position_of(error.positions, partial.original(path))
+        problems.append(Problem(file, line, col, message, severity))
+
+    _check_entities(partial.policy, known_entities, report)
+    problems += check_cases(
+        partial.policy, partial.policy.tests, error.positions, file, ("tests",), known_entities,
+        indices=partial.indices.get("tests"),
+    )  # fmt: skip
+    return problems
+
+
+def _check_schema_line(loaded: LoadedPolicy) -> list[Problem]:
+    """A schema line naming a file that is not there (a policy copied out of ``policies/``)."""
+    if loaded.path.startswith("<") or (missing := missing_schema(loaded.source, loaded.path)) is None:
+        return []
+    line, col, ref = missing
+    return [
+        Problem(
+            loaded.path, line, col,
+            f"the schema line points at {ref!r}, which is not beside this file: editors cannot complete or "
+            "check it; write it there with `gateway policy schema --output` (or start policies with "
+            "`gateway policy new FILE`)",
+            "warning",
+        )
+    ]  # fmt: skip
 
 
 def errors(problems: Iterable[Problem]) -> list[Problem]:
@@ -214,12 +252,18 @@ def check_cases(
     file: str,
     prefix: Path,
     known_entities: frozenset[str] | None,
+    indices: Sequence[int] | None = None,
 ) -> list[Problem]:
-    """Errors in test cases: names of models, routes, targets, levels and entities that do not exist."""
+    """Errors in test cases: names of models, routes, targets, levels and entities that do not exist.
+
+    ``indices``: the index in the file of each case, when some were left out (``partial``).
+    """
     problems: list[Problem] = []
 
     def error(path: Path, message: str) -> None:
-        line, col = position_of(positions, (*prefix, *path))
+        index, *rest = path
+        at = indices[int(index)] if indices is not None else index
+        line, col = position_of(positions, (*prefix, at, *rest))
         problems.append(Problem(file, line, col, message, "error"))
 
     provided = provided_entities(policy, known_entities) if known_entities is not None else None
@@ -243,7 +287,7 @@ def check_cases(
             error(
                 (i, "expect", "target"), f"unknown target {expect.target!r}; the targets are {sorted(policy.targets)}"
             )
-        if expect.level is not None and expect.level not in policy.levels:
+        if expect.level is not None and policy.levels and expect.level not in policy.levels:
             error((i, "expect", "level"), f"unknown level {expect.level!r}; the levels are {policy.levels}")
         for key in ("entities", "entities_absent"):
             for k, name in enumerate(getattr(expect, key) or ()):

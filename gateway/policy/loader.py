@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from gateway.policy.engine import detected_entities
 from gateway.policy.model import Path as FieldPath
 from gateway.policy.model import Policy, reference_problems
+from gateway.policy.partial import PartialPolicy, salvage, whole
 
 MAX_POLICY_BYTES = 1_000_000
 
@@ -41,11 +42,22 @@ class Problem:
 
 
 class PolicyError(Exception):
-    """The policy file cannot be used. ``problems`` lists every error found."""
+    """The policy file cannot be used. ``problems`` lists every error found.
 
-    def __init__(self, problems: Sequence[Problem]) -> None:
+    ``partial``: when the file parsed, what of it validated (for the checks that can
+    still run on it, ``gateway.policy.checks.check_partial``), with ``positions``.
+    """
+
+    def __init__(
+        self,
+        problems: Sequence[Problem],
+        partial: PartialPolicy | None = None,
+        positions: dict[FieldPath, tuple[int, int]] | None = None,
+    ) -> None:
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = list(problems)
+        self.partial = partial
+        self.positions = positions or {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,10 +180,18 @@ def load_text(source: str, file: str = "<policy>") -> LoadedPolicy:
     try:
         policy = Policy.model_validate(data)
     except ValidationError as exc:
-        raise PolicyError(validation_problems(exc, positions, file)) from None
-    problems = [at(path, f"{dotted(path)}: {message}") for path, message in reference_problems(policy)]
+        shape = validation_problems(exc, positions, file)
+        partial = salvage(data)  # the references in what did validate are checked all the same
+    else:
+        shape, partial = [], whole(policy)
+    problems = shape + [
+        at(path, f"{dotted(path)}: {message}")
+        for path, message in (
+            (partial.original(path), message) for path, message in reference_problems(partial.policy)
+        )
+    ]
     if problems:
-        raise PolicyError(sorted(problems, key=lambda p: (p.line, p.column)))
+        raise PolicyError(sorted(problems, key=lambda p: (p.line, p.column)), partial, positions)
     return LoadedPolicy(
         policy=policy, source=source, path=file, version=canonical_version(data), positions=positions,
         detects=detected_entities(policy),

@@ -390,7 +390,7 @@ def reference_problems(policy: Policy) -> list[tuple[Path, str]]:
     levels = set(policy.levels)
 
     def level(value: str | None, path: Path) -> None:
-        if value is not None and value not in levels:
+        if value is not None and levels and value not in levels:  # no levels: they are wrong themselves
             problems.append((path, f"unknown level {value!r}; the levels are {policy.levels}"))
 
     if len(levels) != len(policy.levels):
@@ -418,7 +418,7 @@ def reference_problems(policy: Policy) -> list[tuple[Path, str]]:
                 )
         if route.cache is not None:
             level(route.cache.max_level, ("routes", i, "cache", "max_level"))
-            if route.cache.scope == "organisation" and route.cache.max_level != policy.levels[0]:
+            if policy.levels and route.cache.scope == "organisation" and route.cache.max_level != policy.levels[0]:
                 problems.append(
                     (
                         ("routes", i, "cache", "scope"),

@@ -7,11 +7,19 @@ not store. It counts what would change (routes, levels, residency, targets,
 denials) and estimates the cost under the new policy: the recorded token
 counts priced at the new first target's ``pricing``.
 
+Replay re-decides recorded facts; it is not a shadow run of the classifier.
+A level is recomputed from the recorded entity types, so a new
+``classification.entities`` mapping of a type the recording policy already
+looked for shows up as level changes. A type it did not look for was never
+detected, so the ledger cannot say whether a request held one: given
+``looked_for`` (the types each recorded policy version looked for), replay
+counts, per type the new policy uses, the requests for which it is not
+knowable, rather than report "no change". New recognizers and a new
+``min_score`` are not knowable either: they would need the text.
+
 Assumed, because the ledger cannot say: every target is up and no team is over
 budget; the first permitted target answers; a request answered from the cache
-is priced as if a target had answered it. A level is recomputed from the
-recorded entity types, so a new ``classification.entities`` mapping shows up
-as level changes; new recognizers do not (they would need the text).
+is priced as if a target had answered it.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from decimal import Decimal
 from typing import Any
 
 from adapters.base import Usage
-from gateway.policy.engine import Facts, UnknownModel, decide
+from gateway.policy.engine import Facts, UnknownModel, decide, detected_entities
 from gateway.policy.model import Policy, Target
 from gateway.pricing import Price, from_pricing
 
@@ -31,6 +39,8 @@ DENIED_OUTCOMES = frozenset({"policy_denied", "budget_exceeded"})
 NONE = "(none)"
 
 PriceOf = Callable[[Target], Price | None]
+LookedFor = Callable[[str], frozenset[str] | None]
+"""A recorded policy version -> the entity types the classifier looked for under it; ``None``: unknown."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +62,7 @@ class RecordedFacts:
     request_id: str = ""
     outcome: str = "ok"
     cached_tokens_in: int = 0
+    policy_version: str = ""
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> RecordedFacts:
@@ -72,6 +83,7 @@ class RecordedFacts:
             request_id=str(row.get("request_id") or ""),
             outcome=str(row.get("outcome") or "ok"),
             cached_tokens_in=int(row.get("cached_prompt_tokens") or 0),
+            policy_version=str(row.get("policy_version") or ""),
         )
 
     def facts(self) -> Facts:
@@ -107,6 +119,11 @@ class ReplayReport:
     priced_requests: int = 0
     recorded_cost_of_priced_usd: Decimal = Decimal(0)
     unpriced: Counter[str] = field(default_factory=Counter)  # target without pricing -> requests
+    not_knowable: Counter[str] = field(default_factory=Counter)
+    """Entity type the new policy uses -> requests whose recording policy did not look for it."""
+    unknown_versions: Counter[str] = field(default_factory=Counter)
+    """Recorded policy version whose text the database does not keep -> requests."""
+    knowability_assessed: bool = False
 
     @property
     def cost_difference_usd(self) -> Decimal:
@@ -135,6 +152,11 @@ class ReplayReport:
                 "priced_requests": self.priced_requests,
                 "unknown_pricing": dict(self.unpriced),
             },
+            "not_knowable": {
+                "assessed": self.knowability_assessed,
+                "entity_types": dict(self.not_knowable.most_common()),
+                "unknown_policy_versions": dict(self.unknown_versions.most_common()),
+            },
         }
 
 
@@ -143,13 +165,26 @@ def policy_price(target: Target) -> Price | None:
     return from_pricing(target.pricing) if target.pricing is not None else None
 
 
-def replay(policy: Policy, records: Iterable[RecordedFacts], price_of: PriceOf = policy_price) -> ReplayReport:
-    """Re-decide recorded requests under ``policy``. Pure: no I/O."""
-    report = ReplayReport()
+def replay(
+    policy: Policy,
+    records: Iterable[RecordedFacts],
+    price_of: PriceOf = policy_price,
+    looked_for: LookedFor | None = None,
+) -> ReplayReport:
+    """Re-decide recorded requests under ``policy``. Pure: no I/O.
+
+    ``looked_for``: what each recorded policy version's classifier looked for, to count
+    what is not knowable from the ledger (``ReplayReport.not_knowable``); without it,
+    that is not assessed (``knowability_assessed`` is false).
+    """
+    report = ReplayReport(knowability_assessed=looked_for is not None)
     prices: dict[str, Price | None] = {}
+    uses = detected_entities(policy)
     for record in records:
         report.requests += 1
         report.recorded_cost_usd += record.cost_usd
+        if looked_for is not None:
+            _count_unknowable(report, uses, record.policy_version, looked_for)
         try:
             decision = decide(policy, record.facts())
         except UnknownModel:
@@ -190,6 +225,14 @@ def replay(policy: Policy, records: Iterable[RecordedFacts], price_of: PriceOf =
     return report
 
 
+def _count_unknowable(report: ReplayReport, uses: frozenset[str], version: str, looked_for: LookedFor) -> None:
+    recorded = looked_for(version)
+    if recorded is None:
+        report.unknown_versions[version or NONE] += 1
+    for entity in uses if recorded is None else uses - recorded:
+        report.not_knowable[entity] += 1
+
+
 def _count(counter: Counter[tuple[str, str]], old: str | None, new: str | None) -> None:
     if old != new:
         counter[(old or NONE, new or NONE)] += 1
@@ -202,7 +245,7 @@ def render_table(report: ReplayReport, title: str) -> str:
     def section(name: str, counter: Counter[tuple[str, str]]) -> None:
         lines.append(f"{name}:")
         if not counter:
-            lines.append("  none")
+            lines.append(f"  none{_UNKNOWABLE_SEE if report.not_knowable else ''}")
         width = max((len(f"{a} -> {b}") for a, b in counter), default=0)
         lines.extend(f"  {f'{a} -> {b}':<{width}}  {n:>8}" for (a, b), n in counter.most_common())
         lines.append("")
@@ -211,6 +254,7 @@ def render_table(report: ReplayReport, title: str) -> str:
     section("Level changes", report.level_changes)
     section("Residency changes", report.residency_changes)
     section("Target changes", report.target_changes)
+    lines += _unknowable_lines(report)
     denied = sum(report.denied.values())
     by_route = ", ".join(f"{route}: {n}" for route, n in report.denied.most_common())
     lines.append(f"Denied under the new policy: {denied} ({report.newly_denied} not denied before)")
@@ -231,5 +275,29 @@ def render_table(report: ReplayReport, title: str) -> str:
     if report.unpriced:
         unknown = ", ".join(f"{t} ({n} requests)" for t, n in report.unpriced.most_common())
         lines.append(f"  unknown pricing, left out: {unknown}: give these targets 'pricing' in the policy")
-    lines += ["", "Assumed: every target up, no team over budget, the first permitted target answers."]
+    lines += [
+        "",
+        "Assumed: every target up, no team over budget, the first permitted target answers.",
+        "Replay re-decides the recorded facts; it does not classify again (the ledger keeps no text).",
+    ]
     return "\n".join(lines)
+
+
+_UNKNOWABLE_SEE = " among the recorded entity types; see 'Not knowable from the ledger'"
+
+
+def _unknowable_lines(report: ReplayReport) -> list[str]:
+    if not report.knowability_assessed:
+        return ["Not knowable from the ledger: not assessed (the recording policies were not read)", ""]
+    if not report.not_knowable:
+        return []
+    lines = ["Not knowable from the ledger (requests classified under a policy that did not look for the type):"]
+    width = max(len(entity) for entity in report.not_knowable)
+    lines.extend(
+        f"  {entity:<{width}}  {n:>8}  whether they held one, and so their level and route, is not knowable"
+        for entity, n in report.not_knowable.most_common()
+    )
+    if report.unknown_versions:
+        versions = ", ".join(f"{v} ({n} requests)" for v, n in report.unknown_versions.most_common())
+        lines.append(f"  recorded under policy versions the database does not keep: {versions}")
+    return [*lines, ""]

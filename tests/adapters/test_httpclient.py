@@ -221,10 +221,10 @@ async def test_no_answer_is_a_read_timeout(client_of: Callable[..., HttpClient])
         return False
 
     async with Scripted(answer) as server:
-        started = asyncio.get_running_loop().time()
+        # the server closes without a word after 5 s: a ReadTimeout (not a closed connection) is the timeout's
         with pytest.raises(ReadTimeout) as caught:
             await client_of(server.url, read_timeout_s=0.1).request(b"GET", "/models")
-        assert asyncio.get_running_loop().time() - started < 1 and caught.value.sent
+        assert caught.value.sent
 
 
 async def test_a_body_that_stops_coming_is_a_read_timeout(client_of: Callable[..., HttpClient]) -> None:

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -181,10 +180,8 @@ async def test_rate_limit_carries_retry_after(adapter: LiteLLMAdapter, up: OpenA
 async def test_hang_times_out(up: OpenAIUpstream, streaming: bool) -> None:
     up.hang_next(5, times=3)
     adapter = LiteLLMAdapter("openai/test-model", api_key_env=KEY_ENV, api_base=up.base_url, timeout_s=0.4)
-    started = time.monotonic()
-    error = await failure(adapter, streaming=streaming)
+    error = await failure(adapter, streaming=streaming)  # after its hang the upstream would answer
     assert isinstance(error, UpstreamTimeout) and error.retryable
-    assert time.monotonic() - started < 2
     assert len(up.chat_requests) == 1
 
 
@@ -197,11 +194,9 @@ async def test_hang_mid_stream_times_out(up: OpenAIUpstream) -> None:
 
 @pytest.mark.asyncio
 async def test_deadline_bounds_the_whole_stream(adapter: LiteLLMAdapter, up: OpenAIUpstream) -> None:
-    up.slow_stream(0.1)
-    started = time.monotonic()
+    up.slow_stream(0.1)  # every read is quick; without the deadline the stream would end normally
     error = await failure(adapter, streaming=True, call=ModelCall(messages=CALL.messages, deadline_s=0.3))
     assert isinstance(error, UpstreamTimeout)
-    assert time.monotonic() - started < 1.5
 
 
 @pytest.mark.asyncio

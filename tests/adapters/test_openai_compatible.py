@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
@@ -142,9 +141,8 @@ async def test_closing_a_stream_stops_the_upstream(adapter: OpenAICompatibleAdap
     stream = adapter.stream(CALL)
     first = await anext(aiter(stream))
     assert first.content
-    started = time.monotonic()
     await stream.aclose()  # type: ignore[attr-defined]
-    assert time.monotonic() - started < 0.2
+    # the upstream sees the body abandoned: closing did not read the rest of the slow stream
     for _ in range(50):
         if up.unfinished_bodies:
             break
@@ -200,13 +198,12 @@ async def test_hang_before_headers_times_out(up: OpenAIUpstream, streaming: bool
     up.hang_next(5)
     adapter = OpenAICompatibleAdapter(up.base_url, "m", api_key=KEY, timeout_s=0.3)
     await adapter.start()
-    started = time.monotonic()
     try:
+        # after its hang the upstream answers normally: a timeout means the deadline cut the wait
         with pytest.raises(UpstreamTimeout) as caught:
             await (collect(adapter) if streaming else adapter.complete(CALL))
     finally:
         await adapter.close()
-    assert time.monotonic() - started < 2
     assert caught.value.retryable and caught.value.status == 504
 
 
@@ -228,10 +225,8 @@ async def test_hang_mid_stream_times_out_after_chunks(up: OpenAIUpstream) -> Non
 @pytest.mark.asyncio
 async def test_deadline_bounds_the_whole_stream(adapter: OpenAICompatibleAdapter, up: OpenAIUpstream) -> None:
     up.slow_stream(0.1)  # every read is quick, the whole stream is not
-    started = time.monotonic()
-    with pytest.raises(UpstreamTimeout):
+    with pytest.raises(UpstreamTimeout):  # without the deadline the stream would end normally
         await collect(adapter, ModelCall(messages=CALL.messages, deadline_s=0.25))
-    assert time.monotonic() - started < 1
 
 
 @pytest.mark.asyncio

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Callable
 
 import pytest
@@ -154,17 +153,23 @@ def test_exception(engine: DetectionEngine, caplog: pytest.LogCaptureFixture) ->
 
 
 def test_timeout(engine: DetectionEngine) -> None:
-    class Slow(CountingEngine):
-        def pattern_pass(self, text: str, policy: object, min_score: float, entities: object = None) -> list[object]:
-            time.sleep(0.5)
-            return super().pattern_pass(text, policy, min_score, entities)
+    """The deadline cuts a scan that has not finished: the answer comes while the scan is still held."""
+    release, finished = threading.Event(), threading.Event()
 
-    slow = PresidioClassifier(engine=Slow(engine), timeout_s=0.05)  # type: ignore[arg-type]
-    started = time.perf_counter()
-    result = run(slow, ["Card 4111 1111 1111 1111"])
-    assert result.error == "timeout"
-    assert time.perf_counter() - started < 0.4
-    slow.close()
+    class Stuck(CountingEngine):
+        def pattern_pass(self, text: str, policy: object, min_score: float, entities: object = None) -> list[object]:
+            release.wait(60)  # held until the test has its answer
+            found = super().pattern_pass(text, policy, min_score, entities)
+            finished.set()
+            return found
+
+    stuck = PresidioClassifier(engine=Stuck(engine), timeout_s=0.05)  # type: ignore[arg-type]
+    result = run(stuck, ["Card 4111 1111 1111 1111"])
+    assert result.error == "timeout" and result.entity_types == frozenset()
+    assert not finished.is_set(), "the answer waited for the scan"
+    release.set()
+    assert finished.wait(60)
+    stuck.close()
 
 
 def test_missing_model_fails_closed() -> None:

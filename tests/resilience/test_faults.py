@@ -98,12 +98,9 @@ def test_429_with_retry_after_above_the_cap_falls_back_at_once(
 ) -> None:
     upstreams.external.rate_limit_next(retry_after=60)
     with gateway_server(_policy(upstreams)) as gw:
-        started = time.monotonic()
         response = gw.chat(model="ext-first")
-        elapsed = time.monotonic() - started
         [row] = gw.rows(1)
     assert response.status_code == 200 and response.headers["x-gateway-target"] == "onprem"
-    assert elapsed < 10
     assert len(upstreams.external.chat_requests) == 1  # not retried: 60 s is above retry_after_cap_s
     assert len(upstreams.onprem.chat_requests) == 1
     assert row["attempt_log"] == "external:error:upstream_error onprem:ok"
@@ -167,14 +164,12 @@ def test_restricted_request_with_its_onprem_target_down_gets_503_and_nothing_lea
 def test_stream_hanging_before_its_first_token_falls_back(gateway_server: GatewayFactory, upstreams: Upstreams) -> None:
     upstreams.onprem.hang_next(5, times=2)
     with gateway_server(_policy(upstreams)) as gw:
-        started = time.monotonic()
         response, lines = gw.stream_lines(model="onprem-first")
-        elapsed = time.monotonic() - started
         [row] = gw.rows(1)
     assert response.status_code == 200
     assert response.headers["x-gateway-target"] == "external"
     assert sse_text(lines) == "Hello from external" and lines[-1] == "data: [DONE]"
-    assert elapsed < 4, "the first-token timeout (0.5 s) did not fire"
+    # after its 5 s hang on-prem would answer: external answering means the first-token timeout fired
     assert len(upstreams.onprem.chat_requests) == 2 and len(upstreams.external.chat_requests) == 1
     assert row["attempt_log"] == "onprem:timeout:upstream_timeout onprem:timeout:upstream_timeout external:ok"
     assert row["outcome"] == "ok" and row["target"] == "external"
@@ -215,10 +210,13 @@ def test_client_disconnect_cancels_the_upstream_and_records_the_tokens(
                 if len(received) >= 4:
                     break  # the client goes away mid-answer
         [row] = gw.rows(1)
-        deadline = time.monotonic() + 5
-        while upstreams.onprem.unfinished_bodies < 1 and time.monotonic() < deadline:
+        [request] = upstreams.onprem.chat_requests
+        deadline = time.monotonic() + 30  # a wait, not a speed target
+        while request.client_port not in upstreams.onprem.unfinished_ports and time.monotonic() < deadline:
             time.sleep(0.05)
-    assert upstreams.onprem.unfinished_bodies == 1  # the upstream call was cut, not run to its end
+    # this request's upstream call was cut, not run to its end (a count would also take in streams of
+    # earlier tests that end late on a loaded machine)
+    assert request.client_port in upstreams.onprem.unfinished_ports
     assert row["outcome"] == "client_disconnected" and row["status_code"] == 499
     assert 0 < row["completion_tokens"] < 40
 
@@ -235,7 +233,8 @@ def test_the_request_deadline_bounds_all_attempts(gateway_server: GatewayFactory
         elapsed = time.monotonic() - started
         [row] = gw.rows(1)
     assert response.status_code == 504 and response.json()["error"]["code"] == "upstream_timeout"
-    assert 1.2 <= elapsed < 4
+    # the deadline is the behaviour: not before it, and long before either upstream's 10 s hang ends
+    assert 1.2 <= elapsed < 9
     assert row["outcome"] == "upstream_timeout"
     assert len(upstreams.onprem.chat_requests) >= 1
 

@@ -106,13 +106,14 @@ def test_a_revoked_key_is_refused_by_every_replica(replicas: tuple[list[str], di
     _cli(env, "keys", "revoke", key_id)
     revoked_at = time.monotonic()
     refused_after: dict[str, float] = {}
-    while len(refused_after) < len(urls) and time.monotonic() - revoked_at < CACHE_TTL_S + 3:
+    while len(refused_after) < len(urls) and time.monotonic() - revoked_at < 4 * CACHE_TTL_S:
         for url in urls:
             if url not in refused_after and _status(url, key) == 401:
                 refused_after[url] = time.monotonic() - revoked_at
         time.sleep(0.1)
     assert set(refused_after) == set(urls), "a replica still accepts the revoked key"
-    assert max(refused_after.values()) <= CACHE_TTL_S + 1.0, refused_after
+    # the cache's TTL is the behaviour: a generous bound on a loaded machine, never a speed target
+    assert max(refused_after.values()) <= 2 * CACHE_TTL_S + 2, refused_after
     assert [_status(url, other) for url in urls] == [200, 200]
     # Once refused, refused for good, on every replica.
     assert [_status(url, key) for url in urls] == [401, 401]

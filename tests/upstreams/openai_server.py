@@ -97,6 +97,7 @@ class OpenAIUpstream:
         self._stream_usage = True
         self._echo_chunk_chars: int | None = None
         self._unfinished_bodies = 0
+        self._unfinished_ports: list[int] = []
         app = Starlette(
             routes=[
                 Route(CHAT_PATH, self._chat, methods=["POST"]),
@@ -150,6 +151,13 @@ class OpenAIUpstream:
         with self._lock:
             return self._unfinished_bodies
 
+    @property
+    def unfinished_ports(self) -> list[int]:
+        """The client ports of the unfinished bodies: which request was cut (a count alone also takes
+        in streams of earlier tests that end late)."""
+        with self._lock:
+            return list(self._unfinished_ports)
+
     # -- how it answers -------------------------------------------------------
 
     def set_reply(
@@ -189,6 +197,7 @@ class OpenAIUpstream:
             self._stream_delay_s = 0.0
             self._stream_usage = True
             self._unfinished_bodies = 0
+            self._unfinished_ports.clear()
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -365,8 +374,10 @@ class OpenAIUpstream:
                 sent += 1
         finally:
             if sent < len(frames):
+                peer = transport.get_extra_info("peername")
                 with self._lock:
                     self._unfinished_bodies += 1
+                    self._unfinished_ports.append(int(peer[1]) if peer else 0)
 
 
 def _bearer(authorization: str) -> str | None:
