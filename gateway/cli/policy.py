@@ -165,7 +165,7 @@ def validate_command(files: Sequence[str], *, strict: bool = False) -> int:
         for problem in problems:
             print(problem)
         n_errors = len(errors(problems))
-        n_warnings = len(problems) - n_errors
+        n_warnings = sum(p.severity == "warning" for p in problems)  # notes explain, they do not warn
         failed |= n_errors > 0 or (strict and n_warnings > 0)
         verdict = f"{n_errors} error(s)" if n_errors else "valid"
         print(f"{file}: {verdict}, {n_warnings} warning(s)")

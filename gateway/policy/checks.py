@@ -16,7 +16,7 @@ from typing import Protocol
 from gateway.policy.coverage import Coverage, analyse
 from gateway.policy.engine import permitted, reads_content
 from gateway.policy.loader import LoadedPolicy, PolicyError, Problem, position_of
-from gateway.policy.model import Path, Policy, TestCase, When, groups_with_paths
+from gateway.policy.model import Path, Policy, Route, TestCase, When, groups_with_paths
 from gateway.policy.schema import missing_schema
 
 
@@ -116,6 +116,10 @@ def _check_entities(policy: Policy, known: frozenset[str] | None, report: Report
             for k, name in enumerate(group.entities_any or ()):
                 if message := _unknown_entity(name, provided):
                     report((*path, "entities_any", k), message, "error")
+        if route.transform is not None and not isinstance(route.transform, str):
+            for k, name in enumerate(route.transform.pseudonymize or ()):
+                if message := _unknown_entity(name, provided):
+                    report(("routes", i, "transform", "pseudonymize", k), message, "error")
 
 
 def _check_fail_closed(policy: Policy, report: Report) -> None:
@@ -204,8 +208,12 @@ def _check_route_targets(policy: Policy, i: int, coverage: Coverage, report: Rep
     route = policy.routes[i]
     levels = [level for level in coverage.levels if level in coverage.first_levels[i]]
     targets = [(name, policy.targets[name]) for name in route.targets or ()]
+    pseudonymized = policy.pseudonymized_types(route)
     for j, (name, target) in enumerate(targets):
-        if not any(permitted(policy, target, level) for level in levels):
+        above = [level for level in levels if not permitted(policy, target, level)]
+        if pseudonymized and above:
+            _explain_transform(policy, route, name, above, (("routes", i, "targets", j)), report)
+        elif not any(permitted(policy, target, level) for level in levels):
             report(
                 ("routes", i, "targets", j),
                 f"target {name!r} never receives anything from route {route.name!r}: the route only "
@@ -222,7 +230,27 @@ def _check_route_targets(policy: Policy, i: int, coverage: Coverage, report: Rep
     )
     if alone:
         message += f"; no other route handles {_listed(alone)} (use 'deny' to refuse on purpose)"
-    report(("routes", i, "targets"), message, "error" if alone else "warning")
+    if pseudonymized:
+        message += "; unless pseudonymising brings a request within a target's max_level"
+    report(("routes", i, "targets"), message, "error" if alone and not pseudonymized else "warning")
+
+
+def _explain_transform(
+    policy: Policy, route: Route, name: str, above: Sequence[str], path: Path, report: Report
+) -> None:
+    """What a pseudonymising route can send to a target its levels exclude (docs/pseudonymization.md)."""
+    target = policy.targets[name]
+    ceiling = policy.max_level_of(target)
+    types = policy.pseudonymized_types(route)
+    top = [t for t in sorted(types) if policy.classification.entities.get(t) == policy.levels[-1]]
+    message = (
+        f"route {route.name!r} sends target {name!r} ({target.residency}, max_level {ceiling!r}) its requests "
+        f"at {_listed(above)} only pseudonymised: {', '.join(sorted(types))} replaced by placeholders, and only "
+        f"when what is left is at most {ceiling!r} (classified again); otherwise the target is skipped"
+    )
+    if top:
+        message += f"; {', '.join(top)} ({policy.levels[-1]}) may leave this way: the route names them"
+    report(path, message, "warning" if top else "note")
 
 
 def _never_because(policy: Policy, when: When, coverage: Coverage) -> str:

@@ -124,6 +124,8 @@ class ReplayReport:
     unknown_versions: Counter[str] = field(default_factory=Counter)
     """Recorded policy version whose text the database does not keep -> requests."""
     knowability_assessed: bool = False
+    pseudonymizable: Counter[str] = field(default_factory=Counter)
+    """Route -> requests it would try to send pseudonymised (its residual level is not knowable)."""
 
     @property
     def cost_difference_usd(self) -> Decimal:
@@ -156,6 +158,7 @@ class ReplayReport:
                 "assessed": self.knowability_assessed,
                 "entity_types": dict(self.not_knowable.most_common()),
                 "unknown_policy_versions": dict(self.unknown_versions.most_common()),
+                "pseudonymizable_by_route": dict(self.pseudonymizable.most_common()),
             },
         }
 
@@ -191,6 +194,8 @@ def replay(
             report.unknown_model[record.model] += 1
             report.changed += 1
             continue
+        if decision.transform_wanted:
+            report.pseudonymizable[decision.route or NONE] += 1
         target = decision.targets[0] if decision.targets else None
         residency = policy.targets[target].residency if target else None
         old_target = None if record.denied else record.target
@@ -278,9 +283,21 @@ def render_table(report: ReplayReport, title: str) -> str:
     lines += [
         "",
         "Assumed: every target up, no team over budget, the first permitted target answers.",
+        *_pseudonymizable_lines(report),
         "Replay re-decides the recorded facts; it does not classify again (the ledger keeps no text).",
     ]
     return "\n".join(lines)
+
+
+def _pseudonymizable_lines(report: ReplayReport) -> list[str]:
+    if not report.pseudonymizable:
+        return []
+    routes = ", ".join(f"{route}: {n}" for route, n in report.pseudonymizable.most_common())
+    return [
+        f"Would try pseudonymising ({routes}): whether what is left after the transform lets them reach the "
+        "targets their level excludes is not knowable from the ledger (it depends on the text); they are shown "
+        "as the level alone decides them."
+    ]
 
 
 _UNKNOWABLE_SEE = " among the recorded entity types; see 'Not knowable from the ledger'"

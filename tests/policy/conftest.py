@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway.classify.base import Classification, PolicyRecognizer
+from gateway.classify.base import Classification, Detection, PolicyRecognizer
 from gateway.policy.loader import LoadedPolicy, load_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,7 +85,11 @@ class KeywordClassifier:
             raise RuntimeError("classifier exploded")
         if self.error:
             return Classification(error=self.error)
-        found = {name for name, rx in _PATTERNS.items() for t in texts if rx.search(t)}
+        detections = [
+            Detection(name, 0.9, m.start(), m.end(), "keyword", i)
+            for name, rx in _PATTERNS.items() for i, t in enumerate(texts) for m in rx.finditer(t)
+        ]  # fmt: skip
+        found = {d.entity_type for d in detections}
         for r in recognizers:
             if any(w.lower() in t.lower() for w in r.words for t in texts):
                 found.add(r.entity)
@@ -93,7 +97,10 @@ class KeywordClassifier:
                 found.add(r.entity)
         if entities is not None:  # as the real one: only the types the policy uses
             found &= entities
-        return Classification(entity_types=frozenset(found), scores=dict.fromkeys(found, 0.9))
+            detections = [d for d in detections if d.entity_type in entities]
+        return Classification(
+            entity_types=frozenset(found), detections=tuple(detections), scores=dict.fromkeys(found, 0.9)
+        )
 
 
 @pytest.fixture
