@@ -58,6 +58,15 @@ class PseudonymKey:
         return 100_000 + int.from_bytes(digest[:8], "big") % _SPAN
 
 
+def _ascii_word(char: str) -> bool:
+    return char.isascii() and (char.isalnum() or char == "_")
+
+
+def _unspaced(value: str) -> bool:
+    """Letters of a script written without spaces between words (Han, kana, Hangul)."""
+    return any("\u3040" <= c <= "\u30ff" or "\u3400" <= c <= "\u9fff" or "\uac00" <= c <= "\ud7af" for c in value)
+
+
 def _fold(value: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", value).casefold().split())
 
@@ -100,13 +109,23 @@ class Vault:
         name = next((n for (_, v), n in self._by_value.items() if v == folded), None)
         return f"<{name}>" if name is not None else None
 
-    def pattern(self) -> re.Pattern[str] | None:
-        """Any of the vault's values, longest first, not inside a longer word; ``None`` when empty."""
-        if not self._values:
+    def pattern(self, min_chars: int = 3) -> re.Pattern[str] | None:
+        """Any of the vault's values, longest first, never inside a longer Latin word; ``None`` when empty.
+
+        Values shorter than ``min_chars`` are left out, except those with letters of scripts written without
+        spaces (a Chinese name is two characters)."""
+        values = sorted(
+            {v for v in self._values.values() if len(v.strip()) >= min_chars or _unspaced(v)}, key=len, reverse=True
+        )
+        if not values:
             return None
-        values = sorted({v for v in self._values.values()}, key=len, reverse=True)
-        alternatives = "|".join(r"\s+".join(map(re.escape, v.split())) for v in values)
-        return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+        alternatives = "|".join(
+            (r"(?<!\w)" if _ascii_word(v[0]) else "")
+            + r"\s+".join(map(re.escape, v.split()))
+            + (r"(?!\w)" if _ascii_word(v[-1]) else "")
+            for v in values
+        )
+        return re.compile(alternatives, re.IGNORECASE)
 
     def value(self, name: str) -> str | None:
         """The value behind ``TYPE_NNNNNN`` (any case), or ``None`` for a placeholder this request never made."""

@@ -28,7 +28,7 @@ from gateway.classify.extract import Extracted, Path, Piece
 from gateway.outbound import Outbound
 from gateway.pseudonymize.placeholders import PseudonymKey, Vault
 
-MIN_VALUE_CHARS = 3  # shorter findings are not replaced everywhere (they would hit inside words)
+MIN_VALUE_CHARS = 3  # shorter Latin findings are replaced where found, not searched for elsewhere
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,21 +58,23 @@ def pseudonymize(
     by_text: dict[int, list[Piece]] = defaultdict(list)
     for piece in strings:
         by_text[piece.text].append(piece)
+    edits: dict[tuple[Path, bool, str], list[tuple[int, int, str]]] = defaultdict(list)
     for found in _non_overlapping(d for d in detections if d.entity_type in entity_types):
         holder = _piece_holding(by_text.get(found.text_index, ()), found)
         if holder is not None:
-            value = holder.value[found.start - holder.offset : found.end - holder.offset]
-            if len(value.strip()) >= MIN_VALUE_CHARS:
-                vault.placeholder(found.entity_type, value)
-    # Every occurrence of a value found once is replaced, wherever the detector missed it.
-    edits: dict[tuple[Path, bool, str], list[tuple[int, int, str]]] = defaultdict(list)
-    pattern = vault.pattern()
+            start, end = found.start - holder.offset, found.end - holder.offset
+            label = vault.placeholder(found.entity_type, holder.value[start:end])
+            edits[(holder.path, holder.is_key, holder.value)].append((start, end, label))
+    # Every other occurrence of a value found once is replaced too, wherever the detector missed it.
+    pattern = vault.pattern(MIN_VALUE_CHARS)
     for piece in strings if pattern is not None else ():
         assert pattern is not None
+        spans = edits[(piece.path, piece.is_key, piece.value)]
         for match in pattern.finditer(piece.value):
             label = vault.label_of(match.group(0))
-            if label is not None:
-                edits[(piece.path, piece.is_key, piece.value)].append((match.start(), match.end(), label))
+            if label is not None and not any(a < match.end() and match.start() < b for a, b, _ in spans):
+                spans.append((match.start(), match.end(), label))
+    edits = {where: spans for where, spans in edits.items() if spans}
     if not edits:
         return Pseudonymized(outbound, vault)
     body: dict[str, Any] = copy.deepcopy({"messages": outbound.messages, "params": outbound.params})

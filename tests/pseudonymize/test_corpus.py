@@ -127,4 +127,5 @@ async def test_no_detected_value_leaves_and_every_answer_is_restored(gateway: Ru
         classifier.close()
     print(f"{len(prompts)} confidential prompts, whole and streamed: {dict(sorted(stats.items()))}")
     assert leaked == []
-    assert sum(n for key, n in stats.items() if key.endswith(":external")) >= len(prompts)  # most went out
+    # Most went out pseudonymised (the rest stayed on-prem: something was still found after the transform).
+    assert sum(n for key, n in stats.items() if key.endswith(":external")) >= 0.9 * 2 * len(prompts)
