@@ -31,6 +31,7 @@ def preflight(config: Config, environ: Mapping[str, str]) -> None:
     """Raise ``StartupError`` for the first check that fails."""
     check_policy(config.policy)
     check_cache_keys(environ)
+    check_pseudonym_key(environ)
     check_database(config.database_url)
 
 
@@ -60,6 +61,16 @@ def check_cache_keys(environ: Mapping[str, str]) -> None:
         CacheKeyring.from_env(environ)
     except KeyringError as exc:
         raise StartupError(f"cache keys: {exc}") from None
+
+
+def check_pseudonym_key(environ: Mapping[str, str]) -> None:
+    from gateway.config import ConfigError
+    from gateway.pseudonymize import PseudonymKey
+
+    try:
+        PseudonymKey.from_env(environ)
+    except ConfigError as exc:
+        raise StartupError(f"pseudonymisation: {exc}") from None
 
 
 def check_database(url: str) -> None:

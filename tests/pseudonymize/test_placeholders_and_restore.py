@@ -85,3 +85,11 @@ def test_a_stream_holds_back_only_what_could_be_a_placeholder() -> None:
     assert restorer.feed(person[4:]) == 'Jane "JD" Doe'
     assert restorer.feed("SON is") == "SON is"  # not one of ours: goes on at once
     assert restorer.flush() == ""
+
+
+def test_a_bad_secret_stops_the_gateway_at_start_with_one_line() -> None:
+    from gateway.cli.preflight import StartupError, check_pseudonym_key
+
+    check_pseudonym_key({})
+    with pytest.raises(StartupError, match=r"^pseudonymisation: GATEWAY_PSEUDONYM_SECRET must be at least 32"):
+        check_pseudonym_key({"GATEWAY_PSEUDONYM_SECRET": "short"})
