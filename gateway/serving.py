@@ -234,7 +234,8 @@ class ChatService:
         headers = self._headers(record, decision, loaded, chain.answered_by, chain.failed_attempts)
         headers["x-gateway-cost-usd"] = f"{cost:.8f}"
         self._finish(record, outcome="ok", status=200)
-        return Outcome(headers, body=completion_body(record.request_id, request.model, completion))
+        body = completion_body(record.request_id, request.model, completion, legacy_functions=request.legacy_functions)
+        return Outcome(headers, body=body)
 
     # -- stages --------------------------------------------------------------
 
@@ -329,7 +330,8 @@ class ChatService:
         self._finish(record, outcome="ok", status=200)
         if request.stream:
             return Outcome(headers, stream=_replay(record.request_id, request, cached.completion))
-        return Outcome(headers, body=completion_body(record.request_id, request.model, cached.completion))
+        return Outcome(headers, body=completion_body(
+            record.request_id, request.model, cached.completion, legacy_functions=request.legacy_functions))
 
     async def _stream(
         self,
@@ -372,7 +374,7 @@ class ChatService:
         decision: Decision,
     ) -> AsyncIterator[bytes]:
         created = int(time.time())
-        rid, model = record.request_id, request.model
+        rid, model, legacy = record.request_id, request.model, request.legacy_functions
         # The answer is never held whole: text past AnswerTally's bounds is counted off the loop and let go.
         answering = loaded.policy.targets.get(chain.answered_by or "")
         tally = AnswerTally(self._tokens, answering.model if answering else "")
@@ -384,7 +386,7 @@ class ChatService:
             yield _sse_line(chunk_body(rid, model, created, delta={"role": "assistant", "content": ""}))
             chunk: Chunk | None = first
             while chunk is not None:
-                if chunk.content or chunk.tool_calls:
+                if chunk.content or chunk.tool_calls or chunk.extras:
                     delta: dict[str, Any] = {}
                     if chunk.content:
                         tally.add(chunk.content)
@@ -397,13 +399,14 @@ class ChatService:
                                 tool_calls.add(call_delta)
                     if tally.due:
                         await tally.count_due()
-                    yield _sse_line(chunk_body(rid, model, created, delta=delta))
+                    more = chunk.extras
+                    yield _sse_line(chunk_body(rid, model, created, delta=delta, extras=more, legacy_functions=legacy))
                 if chunk.usage is not None:
                     usage = chunk.usage
                 if chunk.finish_reason:
                     finish = chunk.finish_reason
                 chunk = await anext(chunks, None)
-            yield _sse_line(chunk_body(rid, model, created, finish_reason=finish or "stop"))
+            yield _sse_line(chunk_body(rid, model, created, finish_reason=finish or "stop", legacy_functions=legacy))
             usage = await self._usage_off_loop(record, chain.answered_by, usage, tally.pending, (), tally.counted)
             if include_usage:
                 yield _sse_line(chunk_body(rid, model, created, usage=usage, with_choice=False))
@@ -590,8 +593,10 @@ async def _replay(request_id: str, request: ChatCompletionRequest, completion: C
         yield _sse_line(chunk_body(request_id, request.model, created, delta={"content": completion.content}))
     if completion.tool_calls:
         deltas = [{"index": i, **call} for i, call in enumerate(completion.tool_calls)]
-        yield _sse_line(chunk_body(request_id, request.model, created, delta={"tool_calls": deltas}))
-    yield _sse_line(chunk_body(request_id, request.model, created, finish_reason=completion.finish_reason))
+        yield _sse_line(chunk_body(request_id, request.model, created, delta={"tool_calls": deltas},
+                                   legacy_functions=request.legacy_functions))
+    yield _sse_line(chunk_body(request_id, request.model, created, finish_reason=completion.finish_reason,
+                               legacy_functions=request.legacy_functions))
     if request.stream_options and request.stream_options.include_usage:
         yield _sse_line(chunk_body(request_id, request.model, created, usage=completion.usage, with_choice=False))
     yield b"data: [DONE]\n\n"

@@ -75,6 +75,7 @@ class _Fault:
     headers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     after_chunks: int | None = None
+    code: str | None = None
 
 
 class OpenAIUpstream:
@@ -212,9 +213,10 @@ class OpenAIUpstream:
         *,
         headers: dict[str, str] | None = None,
         path: str = CHAT_PATH,
+        code: str | None = None,
     ) -> None:
-        """Answer ``status`` with an OpenAI error body that echoes the prompt."""
-        self._add(_Fault("status", path, times, status=status, headers=dict(headers or {})))
+        """Answer ``status`` with an OpenAI error body that echoes the prompt (``code``: its error code)."""
+        self._add(_Fault("status", path, times, status=status, headers=dict(headers or {}), code=code))
 
     def rate_limit_next(
         self, retry_after: float | str | None = 1, times: int | None = 1, *, path: str = CHAT_PATH
@@ -344,7 +346,7 @@ class OpenAIUpstream:
             return None
         if fault.kind == "status":
             message = f"injected failure; prompt was: {_prompt(body)}"
-            return error_response(fault.status, message, headers=fault.headers)
+            return error_response(fault.status, message, fault.code, headers=fault.headers)
         if fault.kind == "hang":
             await self._server.pause(fault.seconds)
         elif fault.kind == "reset":
