@@ -219,9 +219,9 @@ def decide(policy: Policy, facts: Facts) -> Decision:
         if types and facts.residual_types is not None:
             residual, _ = level_for(policy, Facts(facts.model, facts.residual_types, facts.residual_error))
         targets, transformed, excluded = _targets(policy, route, facts, level, over_budget, residual)
-        reasons = {e.reason for e in excluded}
+        excluded_for = {e.reason for e in excluded}
         unserved = None
-        if not targets and "capability" in reasons and "unavailable" not in reasons:
+        if not targets and "capability" in excluded_for and "unavailable" not in excluded_for:
             unserved = unserved_message(facts.needs)
         return outcome(
             targets=targets,
