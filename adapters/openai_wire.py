@@ -185,15 +185,20 @@ class StreamAssembler:
 def parse_extras(message: Mapping[str, Any], logprobs: object, fingerprint: object = None) -> AnswerExtras | None:
     """A message's (or a delta's) refusal, reasoning and annotations, the choice's log probabilities."""
     refusal, reasoning = message.get("refusal"), message.get("reasoning_content")
+    vendor = message.get("provider_specific_fields")
+    if refusal is None and isinstance(vendor, dict):
+        refusal = vendor.get("refusal")  # where litellm keeps a non-streamed refusal
     if reasoning is None:
         reasoning = message.get("reasoning")  # vLLM's newer name for the same text
     annotations = message.get("annotations")
     if not isinstance(refusal, str | None) or not isinstance(reasoning, str | None):
         raise ValueError("malformed refusal or reasoning")
+    if isinstance(annotations, list):
+        annotations = [a for a in annotations if isinstance(a, dict)] or None
     extras = AnswerExtras(
         refusal=refusal or None,
         reasoning_content=reasoning or None,
-        annotations=[a for a in annotations if isinstance(a, dict)] or None if isinstance(annotations, list) else None,
+        annotations=annotations if isinstance(annotations, list) else None,
         logprobs=_logprobs(logprobs),
         system_fingerprint=_text(fingerprint),
     )

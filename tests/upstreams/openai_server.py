@@ -169,9 +169,11 @@ class OpenAIUpstream:
         cached_tokens: int = 0,
         *,
         tool_calls: Sequence[dict[str, Any]] = (),
+        extras: dict[str, Any] | None = None,
     ) -> None:
+        """``extras``: see ``Reply.extras`` (refusal, reasoning, logprobs, system_fingerprint)."""
         with self._lock:
-            self._reply = Reply(text, prompt_tokens, completion_tokens, cached_tokens, tuple(tool_calls))
+            self._reply = Reply(text, prompt_tokens, completion_tokens, cached_tokens, tuple(tool_calls), extras)
 
     def slow_stream(self, delay_s: float) -> None:
         """Pause ``delay_s`` before each streamed chunk (0 turns it off)."""
@@ -300,8 +302,9 @@ class OpenAIUpstream:
         transport = transport_of(request.scope)
         if body.get("stream"):
             options = body.get("stream_options") or {}
-            frames = sse_frames(body["model"], reply, stream_usage and bool(options.get("include_usage")),
-                                chunk_chars=echo or 0)
+            frames = sse_frames(
+                body["model"], reply, stream_usage and bool(options.get("include_usage")), chunk_chars=echo or 0
+            )
             if fault is not None and fault.kind == "malformed":
                 frames[0] = b"data: " + MALFORMED_BODY + b"\n\n"
             return StreamingResponse(self._send(frames, fault, transport, delay), media_type="text/event-stream")
