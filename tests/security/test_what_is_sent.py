@@ -237,7 +237,6 @@ _request = st.fixed_dictionaries(
         "metadata": st.dictionaries(_name, _text, max_size=2),
         "prompt_cache_key": _text,
         "safety_identifier": _text,
-        "guided_choice": st.lists(_text, min_size=1, max_size=2),
         "tools": st.lists(st.fixed_dictionaries({"type": st.just("function"), "function": _function}),
                           min_size=1, max_size=2),
         "tool_choice": st.one_of(st.sampled_from(["none", "auto", "required"]),
