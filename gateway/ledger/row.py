@@ -1,0 +1,48 @@
+"""The ledger's SQL row of one request: the one place a ``RequestRecord`` becomes columns.
+
+Columns a record has no value for (a refused request has no prices) are left
+out; ``Database.insert_ledger`` fills them with the columns' defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.record import RequestRecord
+
+
+def ledger_row(record: RequestRecord) -> dict[str, Any]:
+    """The ``ledger`` table's columns (``schema.py``) for ``record``."""
+    asked, decided = record.asked, record.decided
+    row: dict[str, Any] = {
+        "request_id": asked.request_id,
+        "ts": asked.ts,
+        "key_id": asked.key_id,
+        "team": asked.team,
+        "model": asked.model,
+        "tier": decided.tier,
+        "level": decided.level,
+        "entity_types": ",".join(decided.entity_types),
+        "classifier_error": decided.classifier_error,
+        "route": decided.route,
+        "policy_version": decided.policy_version,
+        "estimated_input_tokens": asked.estimated_input_tokens,
+        "stream": asked.stream,
+        "cache_status": record.cache_status,
+        "cache_saved_usd": record.cache_saved_usd,
+        "attempts": len(record.attempts),
+        "attempt_log": record.attempt_log,
+        "outcome": record.outcome,
+        "status_code": record.status_code,
+        "error_code": record.error_code,
+        "latency_ms": record.latency_ms,
+    }
+    if record.target is not None:
+        row.update(target=record.target, residency=record.residency)
+    if record.target_model is not None:
+        row["target_model"] = record.target_model
+    if record.transform is not None:
+        row["transform"] = record.transform
+    if record.charge is not None:
+        row.update(record.charge.row())
+    return row
