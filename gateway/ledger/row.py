@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.ledger.charge import Charge
 from gateway.record import RequestRecord
 
 
@@ -44,5 +45,25 @@ def ledger_row(record: RequestRecord) -> dict[str, Any]:
     if record.transform is not None:
         row["transform"] = record.transform
     if record.charge is not None:
-        row.update(record.charge.row())
+        row.update(cost_columns(record.charge))
     return row
+
+
+def cost_columns(charge: Charge) -> dict[str, Any]:
+    """The ledger columns a charge fills: usage, cost, the prices that made it, the counterfactual."""
+    price, reference = charge.price, charge.reference_price
+    return {
+        "prompt_tokens": charge.usage.prompt_tokens,
+        "completion_tokens": charge.usage.completion_tokens,
+        "cached_prompt_tokens": charge.usage.cached_prompt_tokens,
+        "usage_source": charge.usage_source,
+        "cost_usd": charge.cost,
+        "price_input_per_m": price.input if price is not None else None,
+        "price_output_per_m": price.output if price is not None else None,
+        "price_cached_input_per_m": price.cached_input if price is not None else None,
+        "price_source": charge.price_source,
+        "reference_model": charge.reference_model,
+        "reference_price_input_per_m": reference.input if reference is not None else None,
+        "reference_price_output_per_m": reference.output if reference is not None else None,
+        "reference_cost_usd": charge.reference_cost,
+    }
