@@ -125,8 +125,8 @@ def endpoints(routes: Sequence[Any], prefix: str = "") -> Iterator[tuple[str, AP
 
 
 def _needs_key(route: APIRoute) -> bool:
-    """Whether the route checks the API key: it says so (``openapi_extra``: the data plane checks
-    the key itself) or depends, at any depth, on the key check (``deps.principal``)."""
+    """Whether the route checks the API key: it says so (``openapi_extra``) or depends, at any
+    depth, on the key check (``deps.principal``)."""
     return "security" in (route.openapi_extra or {}) or _depends_on_key(route.dependant)
 
 
