@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from adapters.base import Usage
 from gateway.audit.record import AuditRecord
 from gateway.dispatch import Attempt
@@ -64,3 +66,11 @@ def test_the_audit_record_reads_the_same_record() -> None:
     assert audit.reached == "external" and audit.transform == "pseudonymize:PERSON=1"
     assert [a.outcome for a in audit.attempts] == ["error", "ok"]
     assert record.charge is not None and record.cost_usd == record.charge.cost > Decimal(0)
+
+
+def test_a_misspelt_field_is_an_error_not_a_gap() -> None:
+    draft = RecordDraft(ASKED, DECIDED, started=0.0)
+    with pytest.raises(AttributeError):
+        draft.targte = "gpt"  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError):
+        draft.finish("ok", 200).cache_status = "hit"  # type: ignore[misc]
