@@ -64,6 +64,7 @@ class ChatService:
         self, raw: bytes, principal: Principal, cache_control: str = "", *, request_id: str | None = None
     ) -> Outcome:
         """A Chat Completions request body, answered in Chat Completions' shapes."""
+        started = time.perf_counter()  # the request's latency includes its parse
         request_id = request_id or new_request_id()
         try:
             with self.services.telemetry.stage("parse"):
@@ -71,7 +72,7 @@ class ChatService:
         except GatewayError as error:
             error.headers.setdefault("x-request-id", request_id)
             raise
-        return await self.serve(request, principal, cache_control, request_id=request_id)
+        return await self._run(request, principal, cache_control, "chat", ChatWire, request_id, started)
 
     async def serve(
         self,
@@ -86,8 +87,20 @@ class ChatService:
         """The path for an already validated request (another API's front door translates its own
         request into this one): classify, decide, call, record. Errors are ``GatewayError``s for the
         front door to render in its own shape; the answer is written by ``wire``."""
-        request_id = request_id or new_request_id()
-        flight = InFlight(request_id, principal, api, self.services.policy.current, time.perf_counter())
+        started = time.perf_counter()
+        return await self._run(request, principal, cache_control, api, wire, request_id or new_request_id(), started)
+
+    async def _run(
+        self,
+        request: ChatCompletionRequest,
+        principal: Principal,
+        cache_control: str,
+        api: Api,
+        wire: WireFor,
+        request_id: str,
+        started: float,
+    ) -> Outcome:
+        flight = InFlight(request_id, principal, api, self.services.policy.current, started)
         try:
             return await self._serve(request, cache_control, flight, wire(request_id, request))
         except GatewayError as error:
