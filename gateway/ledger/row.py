@@ -6,16 +6,15 @@ out; ``Database.insert_ledger`` fills them with the columns' defaults.
 
 from __future__ import annotations
 
-from typing import Any
-
 from gateway.ledger.charge import Charge
+from gateway.ledger.schema import LedgerRow
 from gateway.record import RequestRecord
 
 
-def ledger_row(record: RequestRecord) -> dict[str, Any]:
+def ledger_row(record: RequestRecord) -> LedgerRow:
     """The ``ledger`` table's columns (``schema.py``) for ``record``."""
     asked, decided = record.asked, record.decided
-    row: dict[str, Any] = {
+    row: LedgerRow = {
         "request_id": asked.request_id,
         "ts": asked.ts,
         "key_id": asked.key_id,
@@ -39,7 +38,7 @@ def ledger_row(record: RequestRecord) -> dict[str, Any]:
         "latency_ms": record.latency_ms,
     }
     if record.target is not None:
-        row.update(target=record.target, residency=record.residency)
+        row["target"], row["residency"] = record.target, record.residency
     if record.target_model is not None:
         row["target_model"] = record.target_model
     if record.transform is not None:
@@ -49,7 +48,7 @@ def ledger_row(record: RequestRecord) -> dict[str, Any]:
     return row
 
 
-def cost_columns(charge: Charge) -> dict[str, Any]:
+def cost_columns(charge: Charge) -> LedgerRow:
     """The ledger columns a charge fills: usage, cost, the prices that made it, the counterfactual."""
     price, reference = charge.price, charge.reference_price
     return {

@@ -14,7 +14,7 @@ from gateway.audit.record import AuditRecord
 from gateway.dispatch import Attempt
 from gateway.ledger.charge import charge
 from gateway.ledger.row import ledger_row
-from gateway.ledger.schema import ledger
+from gateway.ledger.schema import LedgerRow, ledger
 from gateway.ledger.store import Database
 from gateway.policy.model import Target
 from gateway.pricing import Pricer
@@ -32,6 +32,10 @@ def _answered() -> RequestRecord:
     draft.target, draft.residency, draft.target_model, draft.charge = "gpt", "external", "openai/gpt-4o", charged
     draft.transform = "pseudonymize:PERSON=1"
     return draft.finish("ok", 200)
+
+
+def test_the_typed_row_names_exactly_the_table_s_columns() -> None:
+    assert LedgerRow.__optional_keys__ | LedgerRow.__required_keys__ == {c.name for c in ledger.columns}
 
 
 def test_an_answered_request_fills_every_column_but_the_cache_saving() -> None:
