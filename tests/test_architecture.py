@@ -1,4 +1,5 @@
-"""The shape of the code, checked: no import circle, no module over 500 lines, no imports inside the edge's functions.
+"""The shape of the code, checked: no import circle, no module over 500 lines, no imports inside the edge's
+functions, one route per path.
 
 The import graph is read from the source with ``ast`` (nothing is imported):
 an edge ``a -> b`` for every module-level ``import`` in ``a`` of a module ``b``
@@ -14,6 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from gateway.app import create_app
+from gateway.config import Config
+from gateway.http.dataplane import ENDPOINTS
+from gateway.http.openapi import endpoints
+from tests.fakes import KeywordClassifier
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("gateway", "adapters")
@@ -145,3 +152,12 @@ def test_the_edge_imports_nothing_inside_a_function(folder: str) -> None:
                     if isinstance(inner, ast.Import | ast.ImportFrom)
                 ]
     assert inside == []
+
+
+def test_one_route_per_path(tmp_path: Path) -> None:
+    config = Config(policy=str(ROOT / "tests" / "data" / "routing.yaml"), database_url=f"sqlite:///{tmp_path}/gw.db",
+                    var_dir=str(tmp_path), policy_watch_s=0)  # fmt: skip
+    app = create_app(config, classifier=KeywordClassifier())  # routes only: the lifespan does not run
+    routed = [(method, path) for path, route in endpoints(app.routes) for method in route.methods]
+    assert len(routed) == len(set(routed)) > 8
+    assert {path for _, path in routed} & set(ENDPOINTS) == set(), "a data-plane path has a FastAPI route too"
