@@ -125,7 +125,7 @@ async def gateway(
         await asyncio.sleep(0.01)
     try:
         _, key = app.state.gateway.keys.create("bench", ["user"])
-        time_cache_calls(app.state.gateway.chat.cache, stage)
+        time_cache_calls(app.state.gateway.chat.services.cache, stage)
         yield f"http://127.0.0.1:{port}|{key}", stage
     finally:
         server.should_exit = True

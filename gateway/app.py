@@ -1,4 +1,5 @@
-"""The application factory: builds the object graph once and keeps it on ``app.state``.
+"""The application factory: builds the object graph once and keeps it on ``app.state``
+(``gateway/http/state.py``); the HTTP edge (``gateway/http/``) serves it.
 
 Nothing here is a module global, so two gateways can live in one process (the
 tests do that). ``create_app`` takes the pieces that tests replace (classifier,
@@ -9,12 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import gc
 import logging
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -31,7 +30,8 @@ from gateway.budget import BudgetKeeper
 from gateway.cache import AnswerCache, ResponseCache
 from gateway.classify.base import Classifier
 from gateway.config import Config
-from gateway.dataplane import DataPlane
+from gateway.http import install
+from gateway.http.state import GatewayState
 from gateway.keys import KeyStore
 from gateway.ledger.spool import LedgerSpool
 from gateway.ledger.store import Database
@@ -44,32 +44,13 @@ from gateway.policy.loader import LoadedPolicy
 from gateway.pricing import Pricer
 from gateway.pseudonymize import PseudonymKey
 from gateway.resilience import Resilience
-from gateway.serving import ChatService
+from gateway.serving import ChatService, Limits, Services
 from gateway.targets import AdapterFactory, TargetPool, build_adapter
-from gateway.telemetry import RequestMiddleware, Telemetry
+from gateway.telemetry import Telemetry
 from gateway.tokens import TokenCounter
 from gateway.workermetrics import METRICS_DIR_ENV
 
 log = logging.getLogger("gateway")
-
-
-@dataclass
-class GatewayState:
-    """Everything a request handler may reach, built once per app."""
-
-    config: Config
-    db: Database
-    keys: KeyStore
-    policy: PolicyHolder
-    targets: TargetPool
-    ledger: LedgerWriter
-    chat: ChatService
-    metrics: Metrics
-    redis: Redis | None = None  # shared client when ``redis_url`` is configured
-    audit: AuditWriter | None = None
-    telemetry: Telemetry = dataclasses.field(default_factory=Telemetry)
-    resilience: Resilience = dataclasses.field(default_factory=Resilience)
-    ready: bool = False
 
 
 def create_app(
@@ -81,8 +62,6 @@ def create_app(
     span_exporter: SpanExporter | None = None,
 ) -> FastAPI:
     """``span_exporter``: where spans go besides OTLP (tests pass an in-memory one)."""
-    from gateway.routes import router
-
     telemetry = Telemetry.build(config.telemetry, exporter=span_exporter)
 
     @contextlib.asynccontextmanager
@@ -102,7 +81,7 @@ def create_app(
             if watcher is not None:
                 watcher.cancel()
             await state.targets.close()
-            await state.chat.budgets.close()
+            await state.chat.services.budgets.close()
             await state.resilience.close()
             await state.ledger.close()  # what the database does not take goes to the spool
             if state.audit is not None:
@@ -110,7 +89,7 @@ def create_app(
             await state.metrics.close()  # a last snapshot for the other workers' scrapes
             if state.redis is not None:
                 await state.redis.aclose()
-            close = getattr(state.chat.classifier, "close", None)
+            close = getattr(state.chat.services.classifier, "close", None)
             if close is not None:
                 close()
             state.db.close()
@@ -122,25 +101,14 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        openapi_url=None,  # served by routes.py behind a key, like everything but the probes
+        openapi_url=None,  # served by gateway/http/routes.py behind a key, like everything but the probes
         # Our spans, metrics and logs are gateway/telemetry.py's, which withhold content and raw
         # paths. FastAPI's own would start whenever a global OpenTelemetry provider exists (an
         # operator's auto-instrumentation), with exception messages that may quote a prompt;
         # off, it also costs nothing per request (it looks the providers up on every request).
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
-    app.include_router(router)
-    from gateway.reports.routes import router as reports_router
-
-    app.include_router(reports_router)
-    app.add_middleware(DataPlane)  # inside RequestMiddleware: the data plane skips FastAPI's layers
-    app.add_middleware(RequestMiddleware, telemetry=telemetry)
-    from gateway.openapi import install_openapi
-
-    install_openapi(app)
-    from gateway.routes import install_error_handlers
-
-    install_error_handlers(app)
+    install(app, telemetry)
     return app
 
 
@@ -182,22 +150,21 @@ async def _build(
     redis = _redis(config)
     resilience = Resilience(config.resilience, redis=redis, registry=metrics.registry, spooled=lambda: ledger.spooled)
     answer_cache = AnswerCache.build(config.cache, environ=os.environ, redis=redis, store=cache, metrics=metrics)
-    chat = ChatService(
+    chat = ChatService(Services(
         policy=holder,
         classifier=classifier,
         targets=targets,
         cache=answer_cache,
         ledger=ledger,
+        limits=Limits(max_messages=config.limits.max_messages, deadline_s=config.limits.request_deadline_s),
         pricer=Pricer(),
-        max_messages=config.limits.max_messages,
-        deadline_s=config.limits.request_deadline_s,
         telemetry=telemetry,
         observers=(metrics.observe_request, audit.observe),
         budgets=_budgets(db, redis, metrics),
         tokens=TokenCounter(),
         resilience=resilience,
         pseudonym_key=PseudonymKey.from_env(os.environ),
-    )
+    ))
     keys = KeyStore(db, config.keys)
     state = GatewayState(config, db, keys, holder, targets, ledger, chat, metrics, redis=redis, audit=audit,
                          telemetry=telemetry, resilience=resilience)

@@ -1,9 +1,13 @@
 """Calling targets: retries, fallbacks and failure handling, with the invariant checked at every attempt.
 
-``TargetChain`` is itself an adapter (pydantic-ai's ``FallbackModel`` idea): for
-one request at one level it tries the decision's targets in order and records
-each attempt. Before *every* attempt (the first at a target, each retry, each
-fallback) it checks, in this order:
+``TargetChain`` is pydantic-ai's ``FallbackModel`` idea: for one request at one
+level it tries the decision's targets in order, and returns a value,
+``Dispatched``: every attempt, the target that answered, and the completion or
+the stream, or the error that ends the request (``Dispatched.answer`` raises
+it). The caller reads the value, never the chain's state.
+
+Before *every* attempt (the first at a target, each retry, each fallback) it
+checks, in this order:
 
 1. the invariant, against the policy that made the decision: a target never
    receives a request above its ``max_level``; and the call's content is the
@@ -86,6 +90,39 @@ class Attempt:
         return f"{self.target}:{self.outcome}" + (f":{self.error_code}" if self.error_code else "")
 
 
+@dataclass(frozen=True, slots=True)
+class Dispatched:
+    """What a ``TargetChain`` call gives back.
+
+    ``attempts``: every try, in order (the ``Attempt`` of a stream that breaks after its first
+    chunk turns ``interrupted`` in place). ``target``: what answered; ``None`` when nothing did,
+    and then ``error`` says why (a ``GatewayError``, or a bug), raised by ``answer``/``chunks``."""
+
+    attempts: tuple[Attempt, ...]
+    target: str | None = None
+    completion: Completion | None = None
+    stream: AsyncIterator[Chunk] | None = None
+    error: Exception | None = None
+
+    @property
+    def failed_attempts(self) -> int:
+        """Attempts that failed before the answer: ``x-gateway-fallbacks``."""
+        return sum(1 for a in self.attempts if a.outcome in _FAILED or a.error_code == UpstreamUnreachable.code)
+
+    def answer(self) -> Completion:
+        """The completion; raises the error when no target answered."""
+        if self.completion is None:
+            raise self.error or NoTargetAvailable("No target answered.")
+        return self.completion
+
+    def chunks(self) -> AsyncIterator[Chunk]:
+        """The answering target's stream, first chunk included; raises the error when no target answered.
+        Start it at once (``anext``) and close it (``aclose``): it holds the target's place until it ends."""
+        if self.stream is None:
+            raise self.error or NoTargetAvailable("No target answered.")
+        return self.stream
+
+
 class _Skipped(Exception):
     """This target gets no (more) attempts for this request; nothing was sent by this attempt."""
 
@@ -99,7 +136,7 @@ class _OpenStream:
     started: float
 
 
-class TargetChain(Adapter):
+class TargetChain:
     """Tries ``targets`` in order for one request at ``level``; see the module docstring."""
 
     def __init__(
@@ -128,57 +165,59 @@ class TargetChain(Adapter):
         self._targets = list(targets)
         self._adapters = adapters
         self._res = resilience or Resilience()
-        self.attempts: list[Attempt] = []
-        self.answered_by: str | None = None
+        self._attempts: list[Attempt] = []
         self._deadline = 0.0
         self._tries: dict[str, int] = {}
         self._reached: UpstreamError | None = None  # last failure of an upstream that got the request
         self._overloaded: Overloaded | None = None
         self._expired = False
 
-    @property
-    def failed_attempts(self) -> int:
-        return sum(
-            1 for a in self.attempts if a.outcome in _FAILED or a.error_code == UpstreamUnreachable.code
-        )
-
     # -- the two ways to call ------------------------------------------------
 
-    async def complete(self, call: ModelCall) -> Completion:
+    async def complete(self, call: ModelCall) -> Dispatched:
         self._begin(call)
-        for name in self._targets:
-            completion = await self._try_target(name, self._complete_once, call)
-            if completion is not None:
-                return completion
-            if self._expired:
-                break
-        raise self._exhausted()
-
-    async def stream(self, call: ModelCall) -> AsyncIterator[Chunk]:
-        """Falls back only before the first chunk; after it, a failure ends the stream."""
-        self._begin(call)
-        for name in self._targets:
-            opened = await self._try_target(name, self._open_stream, call)
-            if opened is None:
+        try:
+            for name in self._targets:
+                completion = await self._try_target(name, self._complete_once, call)
+                if completion is not None:
+                    return Dispatched(tuple(self._attempts), name, completion=completion)
                 if self._expired:
                     break
-                continue
-            self.answered_by = name
-            try:
-                yield opened.first
-                async for chunk in opened.upstream:
-                    yield chunk
-            except UpstreamError as error:
-                opened.attempt.outcome, opened.attempt.error_code = "interrupted", error.code
-                log.warning("target %s failed mid-stream: %s", name, error.code)
-                await self._record(name, error)
-                raise StreamInterrupted("The upstream failed while streaming the answer.") from None
-            finally:
-                opened.attempt.latency_ms = _ms(opened.started)
-                await opened.upstream.aclose()  # type: ignore[attr-defined]
-                await opened.place.aclose()
-            return
-        raise self._exhausted()
+            error: Exception = self._exhausted()
+        except Exception as exc:  # noqa: BLE001  a bug: the attempts made so far still reach the record
+            error = exc
+        return Dispatched(tuple(self._attempts), error=error)
+
+    async def open_stream(self, call: ModelCall) -> Dispatched:
+        """Opens the first target that sends a first chunk: a stream falls back only before its first
+        chunk; after it, a failure ends the stream (``StreamInterrupted``)."""
+        self._begin(call)
+        try:
+            for name in self._targets:
+                opened = await self._try_target(name, self._open_stream, call)
+                if opened is not None:
+                    return Dispatched(tuple(self._attempts), name, stream=self._relay(name, opened))
+                if self._expired:
+                    break
+            error: Exception = self._exhausted()
+        except Exception as exc:  # noqa: BLE001  as in ``complete``
+            error = exc
+        return Dispatched(tuple(self._attempts), error=error)
+
+    async def _relay(self, name: str, opened: _OpenStream) -> AsyncIterator[Chunk]:
+        try:
+            yield opened.first
+            async for chunk in opened.upstream:
+                yield chunk
+        except UpstreamError as error:
+            opened.attempt.outcome, opened.attempt.error_code = "interrupted", error.code
+            log.warning("target %s failed mid-stream: %s", name, error.code)
+            await self._record(name, error)
+            raise StreamInterrupted("The upstream failed while streaming the answer.") from None
+        finally:
+            opened.attempt.latency_ms = _ms(opened.started)
+            await opened.upstream.aclose()  # type: ignore[attr-defined]
+            await opened.place.aclose()
 
     # -- one target, with retries ----------------------------------------------
 
@@ -200,7 +239,7 @@ class TargetChain(Adapter):
             raise  # the request's own error (an upstream 4xx): no other target would take it either
         except Overloaded as error:
             self._overloaded = error
-            self.attempts.append(Attempt(name, self._residency(name), "not_sent", "overloaded"))
+            self._attempts.append(Attempt(name, self._residency(name), "not_sent", "overloaded"))
             return None
         except UpstreamError as error:
             if not isinstance(error, UpstreamUnreachable):
@@ -215,7 +254,7 @@ class TargetChain(Adapter):
             level, content = self._transformed.level, self._transformed.outbound
         if not content.carries(call):
             log.critical("invariant guard refused target %s: the call is not the content that was classified", name)
-            self.attempts.append(Attempt(name, target.residency, "refused_by_invariant", "unclassified_content"))
+            self._attempts.append(Attempt(name, target.residency, "refused_by_invariant", "unclassified_content"))
             raise _Skipped
         if not (permitted(self._policy, target, level) and name in self._adapters):
             log.critical(
@@ -224,7 +263,7 @@ class TargetChain(Adapter):
                 level,
                 self._policy.max_level_of(target),
             )
-            self.attempts.append(Attempt(name, target.residency, "refused_by_invariant"))
+            self._attempts.append(Attempt(name, target.residency, "refused_by_invariant"))
             raise _Skipped
         if self._remaining() <= 0:
             self._expired = True
@@ -232,7 +271,7 @@ class TargetChain(Adapter):
         seen = self._circuits.get(name)
         closed = seen is not None and seen.state is CircuitState.CLOSED and name not in self._tries
         if not closed and not await self._res.breakers.allow(name):
-            self.attempts.append(Attempt(name, target.residency, "breaker_open"))
+            self._attempts.append(Attempt(name, target.residency, "breaker_open"))
             raise _Skipped
         self._tries[name] = self._tries.get(name, 0) + 1
         if self._tries[name] == 1:
@@ -248,9 +287,8 @@ class TargetChain(Adapter):
             except UpstreamError as error:
                 await self._failed(name, error, started)
                 raise
-        self.attempts.append(Attempt(name, target.residency, "ok", None, _ms(started)))
+        self._attempts.append(Attempt(name, target.residency, "ok", None, _ms(started)))
         await self._succeeded(name)
-        self.answered_by = name
         return completion
 
     async def _open_stream(self, name: str, call: ModelCall) -> _OpenStream:
@@ -280,7 +318,7 @@ class TargetChain(Adapter):
                 await self._failed(name, exc, started)
             raise
         attempt = Attempt(name, target.residency, "ok")
-        self.attempts.append(attempt)
+        self._attempts.append(attempt)
         await self._succeeded(name)
         return _OpenStream(first, upstream, place, attempt, started)
 
@@ -312,7 +350,7 @@ class TargetChain(Adapter):
             outcome = "not_sent"
         else:
             outcome = "timeout" if isinstance(error, UpstreamTimeout) else "error"
-        self.attempts.append(Attempt(name, self._residency(name), outcome, error.code, _ms(started)))
+        self._attempts.append(Attempt(name, self._residency(name), outcome, error.code, _ms(started)))
         log.warning("target %s failed: %s (status %s)", name, error.code, error.upstream_status)
         await self._record(name, error)
 

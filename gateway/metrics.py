@@ -9,7 +9,6 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -17,6 +16,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from gateway.record import RequestRecord
 from gateway.workermetrics import MergedRegistry, WorkerMetrics
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -99,26 +99,27 @@ class Metrics:
         """The ``gateway_stage_seconds`` series of one stage."""
         return self.stage_seconds.labels(name)
 
-    def observe_request(self, row: Mapping[str, Any], attempts: Sequence[Any] = ()) -> None:
-        """Count one finished request from its ledger row and its attempts (``gateway.dispatch.Attempt``)."""
-        route, target = str(row.get("route") or ""), str(row.get("target") or "")
-        level, residency = str(row.get("level") or ""), str(row.get("residency") or "")
-        self.requests.labels(route, target, level, residency, str(row.get("status_code"))).inc()
-        total = float(row.get("latency_ms") or 0) / 1000
-        upstream = sum(float(getattr(a, "latency_ms", 0) or 0) for a in attempts) / 1000
+    def observe_request(self, record: RequestRecord) -> None:
+        """Count one finished request from its record (``gateway/record.py``)."""
+        decided = record.decided
+        route, target = decided.route or "", record.target or ""
+        level, residency = decided.level, record.residency or ""
+        self.requests.labels(route, target, level, residency, str(record.status_code)).inc()
+        total = record.latency_ms / 1000
+        upstream = sum(a.latency_ms for a in record.attempts) / 1000
         self.latency.labels(route).observe(total)
         self.overhead.labels(route).observe(max(total - upstream, 0.0))
-        for attempt in attempts:
+        for attempt in record.attempts:
             self.attempts.labels(attempt.target, attempt.residency, attempt.outcome).inc()
             if attempt.outcome != "refused_by_invariant":
-                self.upstream.labels(attempt.target, attempt.outcome).observe(float(attempt.latency_ms or 0) / 1000)
+                self.upstream.labels(attempt.target, attempt.outcome).observe(attempt.latency_ms / 1000)
         if target:
-            self.tokens.labels(target, "input").inc(int(row.get("prompt_tokens") or 0))
-            self.tokens.labels(target, "output").inc(int(row.get("completion_tokens") or 0))
-            self.cost.labels(route, target).inc(float(row.get("cost_usd") or 0))
-        self.cache_results.labels(str(row.get("cache_status") or "skip")).inc()
-        if row.get("classifier_error"):
-            self.classifier_errors.labels(str(row["classifier_error"])).inc()
+            self.tokens.labels(target, "input").inc(record.prompt_tokens)
+            self.tokens.labels(target, "output").inc(record.completion_tokens)
+            self.cost.labels(route, target).inc(float(record.cost_usd))
+        self.cache_results.labels(record.cache_status).inc()
+        if decided.classifier_error:
+            self.classifier_errors.labels(decided.classifier_error).inc()
 
     def gauge(
         self, name: str, documentation: str, labels: Sequence[str], read: Callable[[], Mapping[tuple[str, ...], float]]

@@ -46,7 +46,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 from urllib.parse import urlsplit
@@ -66,6 +66,7 @@ from gateway.errors import GatewayError
 from gateway.logs import REQUEST_ID, new_request_id
 from gateway.metrics import Metrics
 from gateway.policy.model import Policy, Target
+from gateway.record import RequestRecord
 
 access_log = logging.getLogger("gateway.access")
 
@@ -153,48 +154,45 @@ class Telemetry:
             if name in policy.targets
         }
 
-    def annotate(self, row: Mapping[str, Any], attempts: Sequence[Any] = ()) -> None:
-        """Put the decision's facts on the current request span (``ChatService`` calls it once)."""
+    def annotate(self, record: RequestRecord) -> None:
+        """Put the decision's facts on the current request span (the request path calls it once)."""
         span = trace.get_current_span()
         if not span.is_recording():
             return
-        for key, value in decision_attributes(row).items():
+        for key, value in decision_attributes(record).items():
             span.set_attribute(key, value)
-        span.set_attribute("gateway.attempts", len(attempts))
+        span.set_attribute("gateway.attempts", len(record.attempts))
 
     def shutdown(self) -> None:
         if self.provider is not None:
             self.provider.shutdown()
 
 
-def decision_attributes(row: Mapping[str, Any]) -> dict[str, Any]:
-    """Span attributes from a ledger row: names, types, codes and counts only."""
-    out: dict[str, Any] = {"gen_ai.operation.name": "chat"}
-    for key, attribute in (
-        ("model", "gen_ai.request.model"),
-        ("level", "gateway.level"),
-        ("route", "gateway.route"),
-        ("target", "gateway.target"),
-        ("residency", "gateway.residency"),
-        ("policy_version", "gateway.policy_version"),
-        ("team", "gateway.team"),
-        ("cache_status", "gateway.cache"),
-        ("outcome", "gateway.outcome"),
-        ("classifier_error", "gateway.classifier_error"),
-        ("error_code", "error.type"),
+def decision_attributes(record: RequestRecord) -> dict[str, str | int | list[str]]:
+    """Span attributes from a request's record: names, types, codes and counts only."""
+    asked, decided = record.asked, record.decided
+    out: dict[str, str | int | list[str]] = {"gen_ai.operation.name": asked.api}
+    for attribute, value in (
+        ("gen_ai.request.model", asked.model),
+        ("gateway.level", decided.level),
+        ("gateway.route", decided.route),
+        ("gateway.target", record.target),
+        ("gateway.residency", record.residency),
+        ("gateway.policy_version", decided.policy_version),
+        ("gateway.team", asked.team),
+        ("gateway.cache", record.cache_status),
+        ("gateway.outcome", record.outcome),
+        ("gateway.classifier_error", decided.classifier_error),
+        ("error.type", record.error_code),
     ):
-        value = row.get(key)
-        if value is not None and value != "":
-            out[attribute] = str(value)
-    entity_types = row.get("entity_types")
-    if entity_types:
-        out["gateway.entity_types"] = sorted(str(entity_types).split(","))
-    for key, attribute in (("prompt_tokens", "gen_ai.usage.input_tokens"),
-                           ("completion_tokens", "gen_ai.usage.output_tokens")):
-        if row.get(key) is not None:
-            out[attribute] = int(row[key])
-    if row.get("status_code") is not None:
-        out["gateway.status_code"] = int(row["status_code"])
+        if value:
+            out[attribute] = value
+    if decided.entity_types:
+        out["gateway.entity_types"] = sorted(decided.entity_types)
+    if record.charge is not None:
+        out["gen_ai.usage.input_tokens"] = record.prompt_tokens
+        out["gen_ai.usage.output_tokens"] = record.completion_tokens
+    out["gateway.status_code"] = record.status_code
     return out
 
 

@@ -96,8 +96,8 @@ async def test_actual_cost_is_settled_after_the_call(gw: Harness) -> None:
     response = await gw.chat("payments")
     assert response.status_code == 200
     cost = Decimal(response.headers["x-gateway-cost-usd"])
-    await gw.state.chat.budgets.close()  # settlement runs in a task
-    assert await gw.state.chat.budgets.spent("payments") == Decimal("0.5") + cost
+    await gw.state.chat.services.budgets.close()  # settlement runs in a task
+    assert await gw.state.chat.services.budgets.spent("payments") == Decimal("0.5") + cost
     assert cost == money(ONPREM.cost(Usage(prompt_tokens=7, completion_tokens=3))) > 0
 
 
@@ -127,8 +127,8 @@ async def test_a_refused_or_failed_request_gives_its_reservation_back(gw: Harnes
     gw.spent_already("payments", Decimal("0.5"))
     gw.adapters["onprem"].fail = True
     assert (await gw.chat("payments")).status_code >= 500
-    await gw.state.chat.budgets.close()
-    assert await gw.state.chat.budgets.spent("payments") == Decimal("0.5")
+    await gw.state.chat.services.budgets.close()
+    assert await gw.state.chat.services.budgets.spent("payments") == Decimal("0.5")
 
 
 def test_estimates_count_the_prompt_with_the_tokenizer() -> None:

@@ -1,10 +1,10 @@
-"""The data plane's front door (``gateway/dataplane.py``): the same contract as any route.
+"""The data plane's front door (``gateway/http/dataplane.py``): the same contract as any route.
 
 ``POST /v1/chat/completions`` is answered by the ``DataPlane`` middleware, not
-by FastAPI's router: these tests check that what it skips changes nothing a
-client can see (keys, roles, limits, errors, streams, request ids), that every
-other method and path still reaches FastAPI, and that the FastAPI route of the
-same path, used where the middleware is absent, answers the same.
+by FastAPI's router (the path has no FastAPI route: one route per path): these
+tests check that what it skips changes nothing a client can see (keys, roles,
+limits, errors, streams, request ids, another method on its path), and that
+every other path still reaches FastAPI.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import pytest
 
 from gateway.app import create_app
 from gateway.config import Config, Limits
-from gateway.dataplane import DataPlane
 from gateway.policy.model import Target
 from tests.fakes import KeywordClassifier, ScriptedAdapter
 
@@ -26,23 +25,19 @@ POLICY = Path(__file__).parent / "data" / "routing.yaml"
 CHAT = {"model": "bank-standard", "messages": [{"role": "user", "content": "Hello"}]}
 
 
-def _app(tmp_path: Path, *, data_plane: bool = True) -> Any:
+def _app(tmp_path: Path) -> Any:
     def factory(name: str, target: Target) -> ScriptedAdapter:
         return ScriptedAdapter(name, f"Answer from {name}.")
 
     config = Config(policy=str(POLICY), database_url=f"sqlite:///{tmp_path}/gw.db", var_dir=str(tmp_path),
                     policy_watch_s=0, limits=Limits(max_body_bytes=4096))  # fmt: skip
-    app = create_app(config, classifier=KeywordClassifier(), adapter_factory=factory)
-    if not data_plane:  # the stack is built at the first request: leave the middleware out of it
-        app.user_middleware = [m for m in app.user_middleware if m.cls is not DataPlane]
-    return app
+    return create_app(config, classifier=KeywordClassifier(), adapter_factory=factory)
 
 
-@pytest.fixture(params=[True, False], ids=["data-plane", "fastapi-route"])
-async def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
-                 ) -> AsyncIterator[tuple[httpx.AsyncClient, Any, str]]:  # fmt: skip
+@pytest.fixture
+async def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[httpx.AsyncClient, Any, str]]:
     monkeypatch.setenv("TEST_UPSTREAM_KEY", "sk-test")
-    app = _app(tmp_path, data_plane=request.param)
+    app = _app(tmp_path)
     async with app.router.lifespan_context(app):
         _, key = app.state.gateway.keys.create("payments", ["user"])
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # a server answers 500, it does not raise
@@ -125,8 +120,11 @@ async def test_a_bug_is_a_generic_500(served: tuple[httpx.AsyncClient, Any, str]
 
 
 async def test_other_methods_and_paths_reach_fastapi(served: tuple[httpx.AsyncClient, Any, str]) -> None:
-    client, _, key = served
-    assert (await client.get("/v1/chat/completions", headers=_auth(key))).status_code == 405
+    client, app, key = served
+    other_method = await client.get("/v1/chat/completions", headers=_auth(key))
+    assert other_method.status_code == 405 and other_method.headers["allow"] == "POST"
+    assert set(other_method.json()["error"]) == {"message", "type", "code", "param"}
+    assert not any(getattr(route, "path", "") == "/v1/chat/completions" for route in app.routes)  # one route
     assert (await client.get("/v1/models", headers=_auth(key))).status_code == 200
     assert (await client.get("/healthz")).status_code == 200
     document = (await client.get("/openapi.json", headers=_auth(key))).json()

@@ -121,7 +121,7 @@ async def test_external_failure_falls_back_on_prem(gw: Harness) -> None:
 
 
 async def test_classifier_failure_applies_on_error_level(gw: Harness) -> None:
-    gw.state.chat.classifier = KeywordClassifier(raises=True)
+    gw.state.chat.services.classifier = KeywordClassifier(raises=True)
     response = await gw.chat("Explain duration.", model="bank-premium")
     assert response.status_code == 200
     assert response.headers["x-gateway-level"] == "restricted"
@@ -130,7 +130,7 @@ async def test_classifier_failure_applies_on_error_level(gw: Harness) -> None:
 
 
 async def test_classifier_timeout_result_applies_on_error_level(gw: Harness) -> None:
-    gw.state.chat.classifier = KeywordClassifier(error="timeout")
+    gw.state.chat.services.classifier = KeywordClassifier(error="timeout")
     response = await gw.chat("Explain duration.", model="external-only")
     assert response.status_code == 503
     assert gw.adapters["external"].calls == []

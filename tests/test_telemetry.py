@@ -91,7 +91,7 @@ async def test_a_streamed_attempt_is_a_span_too(traced: tuple[Any, InMemorySpanE
 async def test_metrics_separate_the_gateways_time_from_the_upstreams(traced: tuple[Any, InMemorySpanExporter]) -> None:
     app, _ = traced
     await _chat(app, "bank-standard")
-    app.state.gateway.chat.classifier = KeywordClassifier(error="timeout")
+    app.state.gateway.chat.services.classifier = KeywordClassifier(error="timeout")
     await _chat(app, "bank-standard")
     text = app.state.gateway.metrics.render().decode()
     for sample in ('gateway_requests_total{level="internal",residency="on_prem",route="default",status="200",'

@@ -18,12 +18,14 @@ breaks a hash or a link that ``verify`` checks.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+
+from gateway.record import RequestRecord
 
 GENESIS = "0" * 64
 # Attempt outcomes that mean nothing was sent to the target. Any other outcome
@@ -81,33 +83,28 @@ class AuditRecord:
         return "on_prem" if sent else "none"
 
     @classmethod
-    def from_decision(cls, row: Mapping[str, Any], attempts: Sequence[Any]) -> AuditRecord:
-        """From a ledger row (``ChatService``) and its attempts (``gateway.dispatch.Attempt``)."""
-        ts = row.get("ts") or datetime.now(UTC)
-        entity_types = row.get("entity_types") or ""
-        if isinstance(entity_types, str):
-            entity_types = [e for e in entity_types.split(",") if e]
+    def from_request(cls, record: RequestRecord) -> AuditRecord:
+        """The audit facts of one request's record (``gateway/record.py``)."""
+        asked, decided = record.asked, record.decided
+        ts = asked.ts
         return cls(
-            request_id=str(row["request_id"]),
+            request_id=asked.request_id,
             ts=ts if ts.tzinfo else ts.replace(tzinfo=UTC),
-            key_id=str(row.get("key_id") or ""),
-            team=str(row.get("team") or ""),
-            model=str(row.get("model") or ""),
-            level=str(row.get("level") or ""),
-            policy_version=str(row.get("policy_version") or ""),
-            outcome=str(row.get("outcome") or ""),
-            status_code=int(row.get("status_code") or 0),
-            entity_types=tuple(sorted(entity_types)),
-            classifier_error=row.get("classifier_error"),
-            route=row.get("route"),
-            cache=str(row.get("cache_status") or "skip"),
-            target=row.get("target"),
-            residency=row.get("residency"),
-            transform=row.get("transform"),
-            attempts=tuple(
-                AttemptFact(str(a.target), str(a.residency), str(a.outcome), getattr(a, "error_code", None))
-                for a in attempts
-            ),
+            key_id=asked.key_id,
+            team=asked.team,
+            model=asked.model,
+            level=decided.level,
+            policy_version=decided.policy_version,
+            outcome=record.outcome,
+            status_code=record.status_code,
+            entity_types=tuple(sorted(decided.entity_types)),
+            classifier_error=decided.classifier_error,
+            route=decided.route,
+            cache=record.cache_status,
+            target=record.target,
+            residency=record.residency,
+            transform=record.transform,
+            attempts=tuple(AttemptFact(a.target, a.residency, a.outcome, a.error_code) for a in record.attempts),
         )
 
     def facts(self) -> dict[str, Any]:

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -30,6 +28,7 @@ from gateway.audit.store import AuditCorrupted, AuditStore, Head
 from gateway.evidence.journal import Journal
 from gateway.evidence.writer import FLUSH_INTERVAL_S, BatchWriter
 from gateway.ledger.store import StoreUnavailable
+from gateway.record import RequestRecord
 
 
 class RecordCodec:
@@ -84,9 +83,9 @@ class AuditWriter(BatchWriter[AuditRecord, Head]):
         self._last_anchor = 0.0
         self.head: Head | None = None
 
-    def observe(self, row: Mapping[str, Any], attempts: Sequence[Any]) -> None:
-        """``ChatService`` observer: the decision's record, from its ledger row and attempts."""
-        self.record(AuditRecord.from_decision(row, attempts))
+    def observe(self, record: RequestRecord) -> None:
+        """The request path's observer: the decision's audit record, from the request's record."""
+        self.record(AuditRecord.from_request(record))
 
     def _anchor(self, head: Head) -> None:
         self.head = head

@@ -9,7 +9,7 @@
   every store call in time and skips a failing store.
 
 What may be cached at all (the route's ``cache``, its ``max_level``,
-determinism, ``Cache-Control``) is decided in ``gateway/serving.py`` from the
+determinism, ``Cache-Control``) is decided in ``gateway/serving/path.py`` from the
 policy's ``Decision``. See ``docs/cache.md``.
 """
 

@@ -1,8 +1,8 @@
 """What one request is charged: its usage priced at the answering target's price,
 with the counterfactual on the policy's reference model.
 
-``charge`` is pure: usage and prices in, a ``Charge`` out, whose ``row()`` is
-the ledger's cost columns. Every amount is quantized to the ledger's ten
+``charge`` is pure: usage and prices in, a ``Charge`` out (the ledger's cost
+columns are written from it by ``row.py``). Every amount is quantized to the ledger's ten
 decimal places here, once, so that the ``x-gateway-cost-usd`` header, the
 budget counters and the stored row all hold the same number and reports add
 up to exactly the sum of the rows.
@@ -60,25 +60,6 @@ class Charge:
     reference_model: str | None = None
     reference_price: Price | None = None
     reference_cost: Decimal | None = None
-
-    def row(self) -> dict[str, Any]:
-        """The ledger columns this charge fills."""
-        price, reference = self.price, self.reference_price
-        return {
-            "prompt_tokens": self.usage.prompt_tokens,
-            "completion_tokens": self.usage.completion_tokens,
-            "cached_prompt_tokens": self.usage.cached_prompt_tokens,
-            "usage_source": self.usage_source,
-            "cost_usd": self.cost,
-            "price_input_per_m": price.input if price is not None else None,
-            "price_output_per_m": price.output if price is not None else None,
-            "price_cached_input_per_m": price.cached_input if price is not None else None,
-            "price_source": self.price_source,
-            "reference_model": self.reference_model,
-            "reference_price_input_per_m": reference.input if reference is not None else None,
-            "reference_price_output_per_m": reference.output if reference is not None else None,
-            "reference_cost_usd": self.reference_cost,
-        }
 
 
 def charge(

@@ -20,6 +20,10 @@ counts were reported by the upstream or counted by the gateway
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
+from typing import TypedDict
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -85,6 +89,54 @@ ledger = Table(
     # received the request pseudonymised (types and counts, never values).
     Column("transform", String(256)),
 )
+
+
+
+class LedgerRow(TypedDict, total=False):
+    """One ``ledger`` row as Python values, typed: a misspelt column is a type error, not a lost value.
+
+    Written from a request's record by ``row.py`` (the one place); columns left out take the
+    table's defaults (``Database.insert_ledger``). A test holds these keys to the table's columns."""
+
+    request_id: str
+    ts: datetime
+    key_id: str
+    team: str
+    model: str
+    tier: str | None
+    level: str
+    entity_types: str  # comma-separated, sorted: types, never values
+    classifier_error: str | None
+    route: str | None
+    target: str | None
+    target_model: str | None
+    residency: str | None
+    policy_version: str
+    estimated_input_tokens: int
+    prompt_tokens: int
+    completion_tokens: int
+    cached_prompt_tokens: int
+    cost_usd: Decimal
+    reference_cost_usd: Decimal | None
+    price_input_per_m: Decimal | None
+    price_output_per_m: Decimal | None
+    latency_ms: float
+    cache_status: str
+    attempts: int
+    attempt_log: str
+    stream: bool
+    outcome: str
+    status_code: int
+    error_code: str | None
+    price_cached_input_per_m: Decimal | None
+    price_source: str | None
+    usage_source: str | None
+    reference_model: str | None
+    reference_price_input_per_m: Decimal | None
+    reference_price_output_per_m: Decimal | None
+    cache_saved_usd: Decimal | None
+    transform: str | None
+
 
 api_keys = Table(
     "api_keys",

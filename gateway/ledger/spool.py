@@ -8,19 +8,18 @@ row's line: exact decimals (as text) and times (ISO 8601) survive the trip.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import DateTime, Numeric
 
 from gateway.evidence.journal import Journal
-from gateway.ledger.schema import ledger
+from gateway.ledger.schema import LedgerRow, ledger
 
-Row = Mapping[str, Any]
+Row = LedgerRow
 
 _DATETIME = frozenset(c.name for c in ledger.columns if isinstance(c.type, DateTime))
 _DECIMAL = frozenset(c.name for c in ledger.columns if isinstance(c.type, Numeric))
@@ -40,7 +39,7 @@ class RowCodec:
         for name in _DECIMAL.intersection(row):
             if row[name] is not None:
                 row[name] = Decimal(str(row[name]))
-        return row
+        return cast(LedgerRow, row)
 
 
 class LedgerSpool(Journal[Row]):

@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from gateway.ledger import migrate
 from gateway.ledger.bulk import BulkInsert
-from gateway.ledger.schema import ledger, policy_versions
+from gateway.ledger.schema import LedgerRow, ledger, policy_versions
 
 MONEY_PLACES = Decimal("1e-10")
 _MONEY_SCALE = 10**10
@@ -100,7 +100,7 @@ class Database:
             raise StoreUnavailable(f"ledger read failed: {type(exc).__name__}") from None
         return money_value(total, self.dialect)
 
-    def insert_ledger(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    def insert_ledger(self, rows: Sequence[LedgerRow]) -> None:
         """Append rows; a row already present (same request id) is kept as it was.
 
         Rows may name only some columns (a refused request has no prices): each is
@@ -109,13 +109,13 @@ class Database:
         """
         if not rows:
             return
-        rows = [_complete(row) for row in rows]
+        complete = [_complete(row) for row in rows]
         try:
             with self.engine.begin() as conn:
-                _LEDGER_INSERT.insert(conn, rows)
+                _LEDGER_INSERT.insert(conn, complete)
         except IntegrityError:
             # A retried batch after a lost commit acknowledgement: insert one by one.
-            for row in rows:
+            for row in complete:
                 try:
                     with self.engine.begin() as conn:
                         conn.execute(insert(ledger), [row])
@@ -166,7 +166,7 @@ class Database:
         self.engine.dispose()
 
 
-def _complete(row: Mapping[str, Any]) -> dict[str, Any]:
+def _complete(row: LedgerRow) -> dict[str, Any]:
     """Every ledger column, from ``row`` or the column's default; unknown keys are
     dropped and logged (a producer ahead of the schema must not block the ledger)."""
     unknown = set(row) - _LEDGER_COLUMNS.keys()

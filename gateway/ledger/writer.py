@@ -10,8 +10,10 @@ twice is kept once: the ledger's primary key is the request id.
 from __future__ import annotations
 
 from gateway.evidence.writer import FLUSH_INTERVAL_S, BatchWriter
+from gateway.ledger.row import ledger_row
 from gateway.ledger.spool import LedgerSpool, Row
 from gateway.ledger.store import Database, StoreUnavailable
+from gateway.record import RequestRecord
 
 __all__ = ["FLUSH_INTERVAL_S", "LedgerWriter"]
 
@@ -40,3 +42,7 @@ class LedgerWriter(BatchWriter[Row, None]):
             write_timeout_s=write_timeout_s,
             flush_interval_s=flush_interval_s,
         )
+
+    def observe(self, record: RequestRecord) -> None:
+        """The request path's observer: ``record`` as its ledger row (``row.py``), queued."""
+        self.record(ledger_row(record))

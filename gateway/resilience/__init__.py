@@ -2,7 +2,7 @@
 
 ``Resilience`` is built once per app (``app.state.gateway.resilience``) and
 holds one of each piece; ``gateway/dispatch.py`` consults it at every attempt,
-``gateway/serving.py`` at admission and when deciding:
+``gateway/serving/path.py`` at admission and when deciding:
 
 ==================  ==========================================  ===========================
 module              what                                        state

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from adapters.base import Usage
 from gateway.ledger.charge import charge, estimate, estimate_request, money
+from gateway.ledger.row import cost_columns
 from gateway.policy.model import Pricing, Target
 from gateway.pricing import Price, Pricer
 from gateway.tokens import TokenCounter
@@ -30,7 +31,7 @@ def test_cached_prompt_tokens_are_priced_at_the_cached_rate() -> None:
     charged = charge(pricer(), closed(), usage, "upstream", None)
     # 400 fresh x 0.15 + 600 cached x 0.075 + 200 x 0.60, per million
     assert charged.cost == Decimal("0.0002250000")
-    row = charged.row()
+    row = cost_columns(charged)
     assert row["price_input_per_m"] == Decimal("0.15") and row["price_cached_input_per_m"] == Decimal("0.075")
     assert row["price_source"] == "table" and row["usage_source"] == "upstream"
 
@@ -43,8 +44,8 @@ def test_the_counterfactual_is_priced_on_the_reference_model() -> None:
     assert charged.price_source == "gpu_hour"
     assert charged.cost == money(Decimal("2.5") / (800 * 3600) * 2000)
     assert charged.reference_cost == Decimal("0.0125000000")
-    assert charged.row()["reference_model"] == "openai/gpt-4o"
-    assert charged.row()["reference_price_output_per_m"] == Decimal("10.0")
+    assert cost_columns(charged)["reference_model"] == "openai/gpt-4o"
+    assert cost_columns(charged)["reference_price_output_per_m"] == Decimal("10.0")
 
 
 def test_unpriced_target_and_unknown_reference() -> None:

@@ -96,19 +96,19 @@ async def test_the_invariant_is_checked_at_every_attempt_retries_and_fallbacks_i
 
     monkeypatch.setattr(gateway.dispatch, "permitted", counting)
     external, onprem = Scripted(UpstreamError("503"), UpstreamError("503")), Scripted(UpstreamError("503"), "ok")
-    chain = _chain({"external": external, "onprem": onprem})
-    await chain.complete(CALL)
-    assert len(checks) == len(chain.attempts) == 4  # external x2, onprem x2: each attempt checked first
+    dispatched = await _chain({"external": external, "onprem": onprem}).complete(CALL)
+    assert len(checks) == len(dispatched.attempts) == 4  # external x2, onprem x2: each attempt checked first
 
 
 async def test_a_target_above_its_max_level_is_never_called_whatever_failed_before() -> None:
     # A decision bug puts the external target in the list of a restricted request: the guard refuses it.
     external, onprem = Scripted(), Scripted(UpstreamUnreachable("down"), UpstreamUnreachable("down"))
     chain = _chain({"external": external, "onprem": onprem}, level="restricted", targets=("onprem", "external"))
+    dispatched = await chain.complete(CALL)
     with pytest.raises(NoTargetAvailable):
-        await chain.complete(CALL)
-    assert external.calls == []
-    assert [a.summary() for a in chain.attempts] == [
+        dispatched.answer()
+    assert external.calls == [] and dispatched.target is None
+    assert [a.summary() for a in dispatched.attempts] == [
         "onprem:not_sent:upstream_unreachable",
         "onprem:not_sent:upstream_unreachable",
         "external:refused_by_invariant",
@@ -117,22 +117,22 @@ async def test_a_target_above_its_max_level_is_never_called_whatever_failed_befo
 
 async def test_a_reached_upstream_failing_gives_502_without_its_details() -> None:
     onprem = Scripted(*(UpstreamError("upstream 10.1.2.3:8000 answered HTTP 500", upstream_status=500),) * 2)
-    chain = _chain({"onprem": onprem}, targets=("onprem",))
+    dispatched = await _chain({"onprem": onprem}, targets=("onprem",)).complete(CALL)
     with pytest.raises(UpstreamError) as failed:
-        await chain.complete(CALL)
+        dispatched.answer()
     assert failed.value.status == 502 and "10.1.2.3" not in failed.value.message
-    assert chain.failed_attempts == 2
+    assert dispatched.failed_attempts == 2
 
 
 async def test_full_targets_give_503_overloaded_with_retry_after() -> None:
     resilience = _resilience()
     onprem2 = Scripted()
     async with resilience.bulkheads.slot("onprem2", 1):
-        chain = _chain({"onprem2": onprem2}, targets=("onprem2",), resilience=resilience)
-        with pytest.raises(Overloaded) as refused:
-            await chain.complete(CALL)
+        dispatched = await _chain({"onprem2": onprem2}, targets=("onprem2",), resilience=resilience).complete(CALL)
+    with pytest.raises(Overloaded) as refused:
+        dispatched.answer()
     assert refused.value.headers["retry-after"] == "1" and onprem2.calls == []
-    assert [a.summary() for a in chain.attempts] == ["onprem2:not_sent:overloaded"]
+    assert [a.summary() for a in dispatched.attempts] == ["onprem2:not_sent:overloaded"]
 
 
 async def test_an_open_circuit_skips_the_target_without_calling_it() -> None:
@@ -140,11 +140,10 @@ async def test_an_open_circuit_skips_the_target_without_calling_it() -> None:
     for _ in range(3):
         await resilience.breakers.record("external", False)
     external, onprem = Scripted(), Scripted()
-    chain = _chain({"external": external, "onprem": onprem}, resilience=resilience)
-    await chain.complete(CALL)
-    assert external.calls == [] and chain.answered_by == "onprem"
-    assert [a.summary() for a in chain.attempts] == ["external:breaker_open", "onprem:ok"]
-    assert chain.failed_attempts == 0
+    dispatched = await _chain({"external": external, "onprem": onprem}, resilience=resilience).complete(CALL)
+    assert external.calls == [] and dispatched.target == "onprem"
+    assert [a.summary() for a in dispatched.attempts] == ["external:breaker_open", "onprem:ok"]
+    assert dispatched.failed_attempts == 0
 
 
 async def test_each_attempt_gets_the_target_timeout_or_what_is_left_of_the_deadline() -> None:
@@ -166,41 +165,45 @@ async def test_the_deadline_gives_504_and_stops_further_targets() -> None:
         raise UpstreamTimeout("slow")
 
     onprem.complete = slow_then_timeout  # type: ignore[method-assign]
+    dispatched = await chain.complete(call)
     with pytest.raises(UpstreamTimeout) as late:
-        await chain.complete(call)
+        dispatched.answer()
     assert late.value.status == 504 and external.calls == []
 
 
 async def test_a_stream_falls_back_before_its_first_chunk() -> None:
     external, onprem = Scripted(UpstreamError("503"), UpstreamError("503")), Scripted()
-    chain = _chain({"external": external, "onprem": onprem})
-    chunks = [c async for c in chain.stream(CALL)]
-    assert "".join(c.content or "" for c in chunks) == "a b" and chain.answered_by == "onprem"
+    dispatched = await _chain({"external": external, "onprem": onprem}).open_stream(CALL)
+    chunks = [c async for c in dispatched.chunks()]
+    assert "".join(c.content or "" for c in chunks) == "a b" and dispatched.target == "onprem"
 
 
 async def test_a_stream_without_a_first_token_in_time_falls_back() -> None:
     onprem, external = Scripted("hang", "hang"), Scripted()
     chain = _chain({"onprem": onprem, "external": external}, targets=("onprem", "external"))
-    chunks = [c async for c in chain.stream(CALL)]
-    assert chain.answered_by == "external" and chunks[-1].finish_reason == "stop"
-    assert [a.outcome for a in chain.attempts] == ["timeout", "timeout", "ok"]
+    dispatched = await chain.open_stream(CALL)
+    chunks = [c async for c in dispatched.chunks()]
+    assert dispatched.target == "external" and chunks[-1].finish_reason == "stop"
+    assert [a.outcome for a in dispatched.attempts] == ["timeout", "timeout", "ok"]
+    assert dispatched.failed_attempts == 2
 
 
 async def test_a_stream_cut_after_its_first_chunk_is_never_continued_elsewhere() -> None:
     onprem, external = Scripted(("cut", UpstreamError("reset"))), Scripted()
     chain = _chain({"onprem": onprem, "external": external}, targets=("onprem", "external"))
     received: list[str] = []
+    dispatched = await chain.open_stream(CALL)
     with pytest.raises(StreamInterrupted):
-        async for chunk in chain.stream(CALL):
+        async for chunk in dispatched.chunks():
             received.append(chunk.content or "")
     assert received == ["a", " b"] and external.calls == [] and len(onprem.calls) == 1
-    assert [a.summary() for a in chain.attempts] == ["onprem:interrupted:upstream_error"]
+    assert [a.summary() for a in dispatched.attempts] == ["onprem:interrupted:upstream_error"]
 
 
 async def test_closing_a_stream_early_releases_its_place() -> None:
     resilience = _resilience()
     chain = _chain({"onprem2": Scripted()}, targets=("onprem2",), resilience=resilience)
-    stream = chain.stream(CALL)
+    stream = (await chain.open_stream(CALL)).chunks()
     await anext(stream)
     assert resilience.bulkheads.in_flight() == {"onprem2": 1}
     await stream.aclose()  # type: ignore[attr-defined]
@@ -220,7 +223,8 @@ async def test_a_call_that_is_not_the_classified_content_is_never_sent(tamper: A
     external, onprem = Scripted("ok"), Scripted("ok")
     chain = TargetChain(POLICY, "internal", ("external", "onprem"), {"external": external, "onprem": onprem},
                         _resilience(), outbound=sent)  # fmt: skip
+    dispatched = await chain.complete(tamper(sent.call(deadline_s=5, request_id="")))
     with pytest.raises(NoTargetAvailable):
-        await chain.complete(tamper(sent.call(deadline_s=5, request_id="")))
+        dispatched.answer()
     assert external.calls == onprem.calls == []
-    assert [a.outcome for a in chain.attempts] == ["refused_by_invariant"] * 2
+    assert [a.outcome for a in dispatched.attempts] == ["refused_by_invariant"] * 2

@@ -15,8 +15,9 @@ import pytest
 
 from gateway.app import create_app
 from gateway.config import Config
+from gateway.http.dataplane import ENDPOINTS
+from gateway.http.openapi import endpoints
 from gateway.keys import ROLES
-from gateway.openapi import endpoints
 from gateway.policy.model import Target
 from tests.fakes import KeywordClassifier, ScriptedAdapter
 
@@ -61,6 +62,7 @@ async def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
 
 def _routes(app: Any) -> set[tuple[str, str]]:
     found = {(method, path) for path, route in endpoints(app.routes) for method in route.methods if method != "HEAD"}
+    found |= {(endpoint.method, path) for path, endpoint in ENDPOINTS.items()}  # the data plane's
     assert len(found) >= 8, "the app's routes could not be listed"
     return found
 

@@ -169,10 +169,10 @@ async def test_canary_values_leave_no_trace(
         streamed = await chat("(stream)", stream=True, stream_options={"include_usage": True})
         assert streamed.status_code == 200 and streamed.text.rstrip().endswith("data: [DONE]")
 
-        state.chat.classifier = PresidioClassifier(engine=detection_engine, timeout_s=1e-6)
+        state.chat.services.classifier = PresidioClassifier(engine=detection_engine, timeout_s=1e-6)
         timed_out = await chat("(classifier timeout)")
-        state.chat.classifier.close()
-        state.chat.classifier = PresidioClassifier(engine=detection_engine, timeout_s=30)
+        state.chat.services.classifier.close()
+        state.chat.services.classifier = PresidioClassifier(engine=detection_engine, timeout_s=30)
         assert timed_out.status_code == 200 and timed_out.headers["x-gateway-level"] == "restricted"
 
         upstreams["primary"].fail_next(500, times=None)  # its error body quotes the prompt

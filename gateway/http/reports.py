@@ -3,7 +3,7 @@
 ``GET /v1/reports/costs?from=&to=&group_by=&format=json|csv`` and
 ``GET /v1/reports/budgets`` need the ``finance`` role (``admin`` has every
 role). ``GET /reports`` is the page shell, served without a key: see
-``page.py`` for how the browser authenticates. Report data is never cached by
+``gateway/reports/page.py`` for how the browser authenticates. Report data is never cached by
 browsers or proxies (``Cache-Control: no-store``).
 """
 
@@ -17,12 +17,12 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from gateway.errors import GatewayError, InvalidRequest
+from gateway.http.deps import ORJSONResponse, State, require
 from gateway.ledger.store import StoreUnavailable
 from gateway.reports import page
 from gateway.reports.budgets import budget_burn
 from gateway.reports.formats import render_csv
 from gateway.reports.query import ReportError, ReportQuery, build_report
-from gateway.routes import ORJSONResponse, State, require
 
 router = APIRouter()
 NO_STORE = {"cache-control": "no-store", "x-content-type-options": "nosniff"}

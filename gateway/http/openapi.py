@@ -1,16 +1,17 @@
 """The OpenAPI description, made accurate for the data plane.
 
-``POST /v1/chat/completions`` reads its body as bytes (to enforce the size
-limit before parsing), so FastAPI cannot see its model: the request body is
-declared here from ``ChatCompletionRequest``, with the error responses of the
-contract (``Error``: ``{"error": {"message", "type", "code", "param"}}``) and
-the bearer scheme. The document is served at ``/openapi.json`` behind a key
+The data plane's paths (``dataplane.ENDPOINTS``, ``POST /v1/chat/completions``
+among them) have no FastAPI route: they read their body as bytes (to enforce
+the size limit before parsing). Each is described here from its
+``Endpoint``: its request model, the error responses of the contract
+(``Error``: ``{"error": {"message", "type", "code", "param"}}``) and the bearer
+scheme. The document is served at ``/openapi.json`` behind a key
 (``routes.py``), like everything but ``/healthz``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -18,7 +19,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from gateway.protocol import ChatCompletionRequest
+from gateway.http.dataplane import ENDPOINTS, Endpoint
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -50,7 +51,7 @@ _ERRORS = {
     "503": "No permitted target is available (no_target_available): nothing was sent.",
     "504": "Upstream timeout.",
 }
-_CHAT_ERRORS = tuple(_ERRORS)
+_DATA_PLANE_ERRORS = tuple(_ERRORS)
 _OTHER_ERRORS = ("401", "403")
 
 
@@ -65,13 +66,10 @@ def install_openapi(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def describe(app: FastAPI) -> dict[str, Any]:
+def describe(app: FastAPI, data_plane: Mapping[str, Endpoint] = ENDPOINTS) -> dict[str, Any]:
     schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
-    request = ChatCompletionRequest.model_json_schema(ref_template="#/components/schemas/{model}")
-    schemas.update(request.pop("$defs", {}))
-    schemas["ChatCompletionRequest"] = request
     schemas["Error"] = ERROR_SCHEMA
     components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
     error_ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
@@ -80,22 +78,37 @@ def describe(app: FastAPI) -> dict[str, Any]:
         for operation in operations.values():
             if path in keyed:
                 operation["security"] = [{"bearer": []}]
-            codes = _CHAT_ERRORS if path == "/v1/chat/completions" else _OTHER_ERRORS if path in keyed else ()
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)  # FastAPI's default; our validation errors are 400
-            for code in codes:
+            for code in _OTHER_ERRORS if path in keyed else ():
                 responses[code] = {"description": _ERRORS[code], **error_ref}
-    chat = schema.get("paths", {}).get("/v1/chat/completions", {}).get("post")
-    if chat is not None:
-        chat["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ChatCompletionRequest"}}},
+    paths = schema.setdefault("paths", {})
+    for path, endpoint in data_plane.items():
+        described: dict[str, Any] = {
+            "summary": endpoint.summary,
+            "operationId": path.strip("/").replace("/", "_"),
+            "security": [{"bearer": []}],
+            "responses": {
+                "200": {
+                    "description": endpoint.answers,
+                    "content": {
+                        "application/json": {"schema": {"type": "object"}},
+                        "text/event-stream": {"schema": {"type": "string"}},
+                    },
+                },
+                **{code: {"description": _ERRORS[code], **error_ref} for code in _DATA_PLANE_ERRORS},
+            },
         }
-        chat["responses"]["200"] = {
-            "description": "A chat completion (JSON), or with stream: true a text/event-stream ending in [DONE].",
-            "content": {"application/json": {"schema": {"type": "object"}},
-                        "text/event-stream": {"schema": {"type": "string"}}},
-        }
+        model = endpoint.request_model
+        if model is not None:
+            request = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(request.pop("$defs", {}))
+            schemas[model.__name__] = request
+            described["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
+            }
+        paths[path] = {endpoint.method.lower(): described}
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     return schema
@@ -112,8 +125,8 @@ def endpoints(routes: Sequence[Any], prefix: str = "") -> Iterator[tuple[str, AP
 
 
 def _needs_key(route: APIRoute) -> bool:
-    """Whether the route checks the API key: it says so (``openapi_extra``: the data plane checks
-    the key itself) or depends, at any depth, on the key check (``routes.principal``)."""
+    """Whether the route checks the API key: it says so (``openapi_extra``) or depends, at any
+    depth, on the key check (``deps.principal``)."""
     return "security" in (route.openapi_extra or {}) or _depends_on_key(route.dependant)
 
 
