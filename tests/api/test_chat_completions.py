@@ -53,8 +53,10 @@ models:
   compat: {{tier: compat}}
   lite: {{tier: lite}}
   plain: {{tier: plain}}
+  cached: {{tier: cached}}
 routes:
   - {{name: compat, when: {{tier: compat}}, targets: [compat]}}
+  - {{name: cached, when: {{tier: cached}}, targets: [compat], cache: {{ttl_s: 600, max_level: internal}}}}
   - {{name: lite, when: {{tier: lite}}, targets: [lite]}}
   - {{name: plain, targets: [plain]}}
 """
@@ -287,3 +289,16 @@ def test_a_target_that_cannot_do_tools_or_json_is_never_sent_them(
     assert not gateway.onprem.chat_requests
     ok = gateway.chat({"model": "plain", "messages": HELLO, "tools": [TOOL], "tool_choice": "none"})
     assert ok.status_code == 200  # tools it may not call need no tool calling
+
+
+def test_a_streamed_refusal_is_cached_as_a_refusal(gateway: RunningGateway) -> None:
+    gateway.external.set_reply("", extras=EXTRAS)
+    _, chunks = _ask(gateway, "cached", True, temperature=0)
+    assert "".join(c["choices"][0]["delta"].get("refusal") or "" for c in chunks if c["choices"]) == (
+        "I cannot help with that."
+    )
+    response, answer = _ask(gateway, "cached", False, temperature=0)
+    assert response.headers["x-gateway-cache"] == "hit" and len(gateway.external.chat_requests) == 1
+    check("CreateChatCompletionResponse", answer)
+    assert answer["choices"][0]["message"]["refusal"] == "I cannot help with that."
+    assert answer["choices"][0]["message"]["reasoning_content"] == "The user asks for..."
