@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import copy
 import itertools
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gateway.cli.policy import main
 from gateway.policy.capabilities import NEEDS, effective, needs_of
+from gateway.policy.checks import capability_notes
 from gateway.policy.engine import Facts, decide
 from gateway.policy.explain import explain
 from gateway.policy.loader import PolicyError
 from gateway.policy.model import TestCase
 from gateway.policy.testing import run_case
-from tests.policy.conftest import BASE, KeywordClassifier, make_policy
+from tests.policy.conftest import BASE, KeywordClassifier, make_policy, policy_text
 
 VLLM = {"kind": "openai_compatible", "api_base": "http://vllm.internal/v1", "model": "llama", "residency": "on_prem"}
 TARGETS = {**copy.deepcopy(BASE["targets"]), "vllm": VLLM}
@@ -131,3 +134,16 @@ async def test_a_policy_test_case_can_expect_a_request_to_be_unserved() -> None:
     wrong = TestCase.model_validate({"name": "tools", "request": tools, "expect": {"target": "onprem"}})
     [failure] = await run_case(loaded, wrong, KeywordClassifier())
     assert "none permitted can serve what it asks: onprem cannot serve tool calling" in failure
+
+
+def test_validate_notes_the_routes_whose_targets_can_serve_none_of_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "caps.yaml"
+    path.write_text(policy_text(targets=TARGETS, routes=ROUTES))
+    assert main(["policy", "validate", str(path)]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if ": note: " in line]
+    sensitive, default = notes  # premium's litellm target can do everything: no note
+    assert "route 'sensitive': none of its targets can serve image input;" in sensitive  # vllm: no images
+    assert "route 'default': none of its targets can serve tool calling, a JSON schema" in default
+    assert capability_notes(make_policy(targets=TARGETS, routes=ROUTES[1:2])) == []
