@@ -5,17 +5,22 @@ message, a content part, a tool, ``tool_choice``, ``response_format``...) is
 refused with a 400 that names its position, never its text (a key can be the
 prompt). The fields some proxies accept to redirect traffic (``api_base``,
 ``base_url``, ``api_key``, ``fallbacks``, ``mock_response``...) are refused
-with a message that says why. Free-form JSON is accepted in exactly two
-places, both sent upstream and both read whole by the classifier (keys and
-values, ``gateway/outbound.py``): a function's ``parameters`` schema and a
-``json_schema`` response format's ``schema``.
+with a message that says why; the fields of OpenAI's API the gateway does not
+serve (``NOT_SUPPORTED``, ``store: true``...) with one that says "not supported
+here" and why. Free-form JSON is accepted where the APIs define it, all of it
+sent upstream and read whole by the classifier (keys and values,
+``gateway/outbound.py``): a function's ``parameters`` schema, a ``json_schema``
+response format's ``schema``, vLLM's ``guided_json`` and ``chat_template_kwargs``.
 
-What leaves is built from these models alone (``ChatCompletionRequest.forwarded``):
-the messages and the ``FORWARDED_PARAMS``. ``n`` (1 only), ``stream`` and
-``stream_options`` shape the gateway's own answer; ``metadata`` and ``store``
-are accepted for client compatibility and dropped: nothing of them leaves.
-Responses are built as plain dicts (``completion_body``, ``chunk_body``) and
-serialised with orjson.
+Every field says where it goes (``Fate``, read by ``fate_of``): to every target,
+to ``openai_compatible`` targets only (vLLM's extras), translated (legacy
+``functions``/``function_call`` become ``tools``/``tool_choice``), or the
+gateway's own. ``FORWARDED_PARAMS``, the one list every adapter's list derives
+from, is read from those marks. What leaves is built from these models alone
+(``ChatCompletionRequest.params``): the messages and the forwarded parameters.
+``metadata`` and ``store: false`` are accepted and never sent (at a provider
+they only concern stored completions, which the gateway never asks for).
+Answers are built in ``gateway/answers.py``.
 """
 
 from __future__ import annotations
