@@ -1,11 +1,20 @@
 """The front doors of ``POST /v1/messages`` (Anthropic) and ``POST /v1/responses`` (OpenAI).
 
-Each reads its body, translates it into the one ``ChatCompletionRequest``
-(``gateway/apis``: what cannot be translated is its API's 400), and takes the
-chat path (``ChatService.serve``) with its API's name, for the record, and its
-``Wire``, which writes the answer in the API's shape. ``dataplane.py`` makes
-them ``Endpoint``s: the key and role checks are the data plane's, the error
-shape the API's (``anthropic_error`` for Messages; OpenAI's for Responses).
+Each API is three translations at the edge and nothing else (``gateway/apis/``):
+
+- its request, parsed strictly into its own wire models, becomes the one
+  validated ``ChatCompletionRequest`` (what it cannot express is refused with a
+  400 in the API's own error shape, never dropped);
+- that request takes the chat path, ``ChatService.serve``: classify, decide,
+  call, record, with the API's name on the record. No stage is copied here:
+  what leaves for a target is what the path built and classified from the
+  translated request;
+- the path's answer is written by the API's ``Wire`` (``MessagesWire``,
+  ``ResponsesWire``): its JSON body, or its event stream.
+
+``dataplane.py`` makes them ``Endpoint``s: the key and role checks are the data
+plane's, the error shape the API's (``anthropic_error`` for Messages; OpenAI's
+for Responses), and Messages also takes its key from ``x-api-key``.
 """
 
 from __future__ import annotations
