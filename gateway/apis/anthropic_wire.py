@@ -135,7 +135,7 @@ class MessageParam(_Wire):
     content: str | list[ContentBlock]
 
 
-class Tool(_Wire):
+class ToolParam(_Wire):
     name: ToolName
     description: str | None = None
     input_schema: dict[str, Any]  # a JSON Schema: free-form, sent as the chat tool's parameters
@@ -195,7 +195,7 @@ class MessagesRequest(_Wire):
     temperature: Annotated[float, Field(ge=0, le=1)] | None = None
     top_p: Annotated[float, Field(gt=0, le=1)] | None = None
     stream: bool = False
-    tools: Annotated[list[Tool], Field(max_length=128)] | None = None
+    tools: Annotated[list[ToolParam], Field(max_length=128)] | None = None
     tool_choice: ToolChoice | None = None
     metadata: Metadata | None = None
     output_config: OutputConfig | None = None

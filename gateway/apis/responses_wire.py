@@ -157,7 +157,7 @@ class Reasoning(_Wire):
     effort: Literal["minimal", "low", "medium", "high"] | None = None
 
 
-class StreamOptions(_Wire):
+class ResponsesStreamOptions(_Wire):
     include_obfuscation: bool | None = None  # padding against length side channels: the gateway adds none
 
 
@@ -175,7 +175,7 @@ class ResponsesRequest(_Wire):
     reasoning: Reasoning | None = None
     truncation: Literal["disabled"] | None = None
     stream: bool = False
-    stream_options: StreamOptions | None = None
+    stream_options: ResponsesStreamOptions | None = None
     store: bool | None = None
     background: Literal[False] | None = None
     metadata: Annotated[dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=512)]],
