@@ -227,6 +227,26 @@ def _without_none(values: Mapping[str, Any]) -> dict[str, Any]:
 
 # -- errors ----------------------------------------------------------------------
 
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "error"],
+    "properties": {
+        "type": {"const": "error"},
+        "error": {
+            "type": "object",
+            "required": ["type", "message"],
+            "additionalProperties": False,
+            "properties": {
+                "type": {"enum": sorted({*ERROR_TYPES.values(), "api_error"})},
+                "message": {"type": "string"},
+            },
+        },
+        "request_id": {"type": "string"},
+    },
+    "additionalProperties": False,
+}
+"""Anthropic's error shape, for ``/openapi.json``."""
+
 
 def error_body(status: int, message: str, request_id: str | None = None) -> dict[str, Any]:
     """Anthropic's error shape: ``{"type": "error", "error": {"type", "message"}, "request_id"}``."""

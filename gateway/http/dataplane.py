@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from pydantic import BaseModel
@@ -30,6 +31,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.apis import anthropic_messages
 from gateway.apis.anthropic_wire import MessagesRequest
 from gateway.apis.responses_wire import ResponsesRequest
 from gateway.auth import authenticate
@@ -61,6 +63,7 @@ class Endpoint:
     handle: Handler
     render: Callable[[GatewayError], Response] = error_answer
     credentials: Callable[[Scope], str] = bearer  # the key, as ``Authorization: Bearer <key>``
+    error_schema: tuple[str, Mapping[str, Any]] | None = None  # (name, JSON Schema) when not OpenAI's ``Error``
     method: str = "POST"
     request_model: type[BaseModel] | None = None  # its body, for ``/openapi.json``
     summary: str = ""
@@ -98,6 +101,7 @@ MESSAGES = Endpoint(
     apis.serve_messages,
     render=apis.anthropic_error,
     credentials=apis.anthropic_credentials,  # Anthropic's clients send the key in x-api-key
+    error_schema=("AnthropicError", anthropic_messages.ERROR_SCHEMA),
     request_model=MessagesRequest,
     summary="Anthropic Messages (translated into the chat path)",
     answers="An Anthropic message (JSON), or with stream: true Anthropic's event stream.",
