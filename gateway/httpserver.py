@@ -26,6 +26,10 @@ configuration's ``limits``):
   the end of the headers: else 408 (when no response has started) and the
   connection is closed. A client that trickles bytes holds a connection that long,
   no longer.
+
+A fast path (``gateway/fastpaths.py``): ``fast_paths.http_transport: false`` (or
+``GATEWAY_FAST_PATHS=off``) keeps ``HttpProtocol`` and its limits but leaves
+uvicorn's transport as it is (``coalesce=False``): each write goes out on its own.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import orjson
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from gateway.errors import HeadersTooLarge, InvalidRequest, RequestTimeout
+from gateway.fastpaths import FastPaths
 
 log = logging.getLogger("gateway.http")
 
@@ -148,11 +153,16 @@ class FrontDoorLimits:
 
 
 class HttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol over a ``CoalescingTransport``, with ``FrontDoorLimits``."""
+    """uvicorn's httptools protocol over a ``CoalescingTransport``, with ``FrontDoorLimits``.
 
-    def __init__(self, *args: Any, limits: FrontDoorLimits | None = None, **kwargs: Any) -> None:
+    ``coalesce=False``: over uvicorn's own transport (the fast path switched off)."""
+
+    def __init__(
+        self, *args: Any, limits: FrontDoorLimits | None = None, coalesce: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._limits = limits or FrontDoorLimits()
+        self._coalesce = coalesce
         self._in_head = True  # reading a request's line and headers (or waiting for its first byte)
         self._head_bytes = 0
         self._head_count = 0
@@ -160,7 +170,7 @@ class HttpProtocol(HttpToolsProtocol):
         self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(CoalescingTransport(transport, self.loop))
+        super().connection_made(CoalescingTransport(transport, self.loop) if self._coalesce else transport)
         self._arm(self._limits.header_timeout_s)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -253,11 +263,13 @@ class _Refused(Exception):
     """Raised in a parser callback to stop parsing a refused request."""
 
 
-def front_door(limits: Any) -> Any:
+def front_door(limits: Any, fast_paths: FastPaths | None = None) -> Any:
     """The protocol ``gateway serve`` gives uvicorn: ``HttpProtocol`` with the configuration's limits
-    (``gateway.config.Limits``); a ``functools.partial``, so that it reaches worker processes."""
+    (``gateway.config.Limits``) and its ``fast_paths.http_transport`` (default: ``FastPaths.current()``);
+    a ``functools.partial``, so that it reaches worker processes."""
+    coalesce = (fast_paths or FastPaths.current()).http_transport
     door = FrontDoorLimits(
         max_header_bytes=limits.max_header_bytes, max_headers=limits.max_headers,
         header_timeout_s=limits.header_timeout_s, body_timeout_s=limits.body_timeout_s,
     )  # fmt: skip
-    return functools.partial(HttpProtocol, limits=door)
+    return functools.partial(HttpProtocol, limits=door, coalesce=coalesce)

@@ -155,7 +155,7 @@ class DetectionEngine:
         self,
         ner_model: str = "en_core_web_sm",
         *,
-        compiled: bool = True,
+        compiled: bool | None = None,
         renew_after: int = RENEW_AFTER_UNSEEN,
         ner_models: dict[str, str] | None = None,
     ) -> None:
