@@ -108,7 +108,9 @@ CASES = {
     "streamed": b"GET /stream HTTP/1.1\r\nhost: x\r\n\r\n" + _CLOSE,
     "head": b"HEAD /h HTTP/1.1\r\nhost: x\r\n\r\n" + _CLOSE,
     "body": b"POST /p HTTP/1.1\r\nhost: x\r\ncontent-length: 11\r\n\r\nhello world" + _CLOSE,
-    "chunked body": b"POST /c HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n" + _CLOSE,
+    "chunked body": b"POST /c HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n"
+    + b"5\r\nhello\r\n0\r\n\r\n"
+    + _CLOSE,
     "not found": b"GET /missing HTTP/1.1\r\nhost: x\r\n\r\n" + _CLOSE,
     "http/1.0": b"GET /old HTTP/1.0\r\n\r\n",
     "malformed": b"GET / HTTP/1.1\r\nbad header line\r\n\r\n",
