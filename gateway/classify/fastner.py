@@ -92,6 +92,11 @@ class CompiledNer:
         if lower.name != "precomputable_affine" or _layer_kind(upper) != "linear":
             raise Unsupported(f"parser layers {lower.name!r}, {upper.name!r}")
         self._component = component
+        # spaCy's private modules, imported here and not at import: a spaCy that moved them makes
+        # ``compile_ner`` fall back to spaCy's component (ImportError), not the gateway fail to start.
+        from spacy.ml.parser_model import ParserStepModel
+
+        self._get_token_ids = ParserStepModel.get_token_ids
         self._tok2vec, self.token_rows = compile_tok2vec(tok2vec, token_rows)
         self._features = lower.get_dim("nF")
         self._hidden = lower.get_dim("nO")
@@ -146,9 +151,7 @@ class CompiledNer:
         """Any transition system: one step of every unfinished state at a time, through spaCy's."""
         cached = self._precompute(tokvecs)
         transition = self._component.transition_states
-        from spacy.ml.parser_model import ParserStepModel  # private: imported only where used
-
-        get_ids = ParserStepModel.get_token_ids
+        get_ids = self._get_token_ids
         states = [state for state in batch if not state.is_final()]
         while states:
             ids = get_ids(self._ids_shim, states)
@@ -311,7 +314,7 @@ def compile_ner(nlp: Language, name: str = "ner") -> CompiledNer | None:
     """A ``CompiledNer`` for ``nlp``'s component ``name``, or ``None`` (then run spaCy's)."""
     try:
         return CompiledNer(nlp.get_pipe(name))
-    except (Unsupported, KeyError, AttributeError, ValueError) as exc:
+    except (Unsupported, KeyError, AttributeError, ValueError, ImportError) as exc:
         logger.info("NER runs through spaCy (not compiled: %s)", exc)
         return None
 

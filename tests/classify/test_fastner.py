@@ -318,3 +318,13 @@ def test_the_pipeline_is_renewed_after_so_many_unseen_words(corpus: list[str]) -
     gc.collect()
     assert old() is None  # nothing holds the replaced pipeline
     assert [engine.ner_pass(text, 0.0) for text in texts] == want
+
+
+def test_a_spacy_without_the_private_modules_leaves_spacy_in_charge(
+    pipeline: Language, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spaCy release that moves a private module the evaluator reaches into: spaCy runs, nothing fails."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "spacy.ml.parser_model", None)  # ``import`` now raises ImportError
+    assert fastner.compile_ner(pipeline) is None
