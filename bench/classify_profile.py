@@ -19,12 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.overhead.prompts import prompt_stems, unique  # noqa: E402
-from gateway.classify.engine import DetectionEngine  # noqa: E402
-from gateway.classify.normalize import normalize  # noqa: E402
-from gateway.classify.policy_recognizers import PolicyRecognizerCompiler  # noqa: E402
-from gateway.policy.loader import load_file  # noqa: E402
-from gateway.policy.explain import recognizers_of  # noqa: E402
+from bench.overhead.prompts import prompt_stems, unique
+from gateway.classify.engine import DetectionEngine
+from gateway.classify.normalize import normalize
+from gateway.classify.policy_recognizers import PolicyRecognizerCompiler
+from gateway.policy.explain import recognizers_of
+from gateway.policy.loader import load_file
 
 POLICY = Path(__file__).parent / "overhead" / "policies" / "full-classification.yaml"
 
@@ -58,7 +58,8 @@ def main() -> None:
             parts[name] += spent
     print(f"{len(texts)} prompts, mean thread CPU ms per prompt:")
     for name, spent in parts.items():
-        print(f"  {name:<18} {spent / len(texts) * 1000:.3f}" + ("  (inside the NER pass too)" if "lang" in name else ""))
+        note = "  (inside the NER pass too)" if "lang" in name else ""
+        print(f"  {name:<18} {spent / len(texts) * 1000:.3f}{note}")
     profile = cProfile.Profile(time.thread_time)  # CPU of this thread: other processes do not count
     profile.enable()
     for text in texts:
