@@ -172,7 +172,8 @@ def gateway(
     if fast_paths_off:  # ``--fast-paths-off``: those fast paths back on their libraries (gateway/fastpaths.py)
         config["fast_paths"] = dict.fromkeys(fast_paths_off, False)
     (home / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    command = [str(ROOT / ".venv" / "bin" / "gateway"), "serve", "--config", str(home / "config.yaml")]
+    # ``python -m gateway``: this interpreter's gateway (a copied venv's scripts may name another one).
+    command = [sys.executable, "-m", "gateway", "serve", "--config", str(home / "config.yaml")]
     env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     url = f"http://127.0.0.1:{port}"
     return start(f"gateway-{policy}", command, url, "/readyz", home, cpu=cpu, env=env,
