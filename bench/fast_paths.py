@@ -9,10 +9,6 @@ both sides):
 - ``http_client``: ``adapters.httpclient.HttpClient`` against ``LibraryClient``
   (aiohttp), posting a chat completion to ``bench/overhead/upstream.py`` (its own
   process) and parsing the answer, 1 and 16 at a time: CPU of this process per request;
-- ``http_transport``: a uvicorn server (its own process, one small JSON answer) with
-  ``HttpProtocol`` over ``CoalescingTransport`` against the same protocol over
-  uvicorn's transport, under ``wrk`` at 16 connections: requests a second, and the
-  server's CPU per request;
 - ``compiled_ner``: ``CompiledNer`` against spaCy's NER component on the
   benchmark's prompts, alone and in batches of 16: thread CPU per prompt, and
   whether the entities are the same;
@@ -22,17 +18,16 @@ both sides):
 The table goes to ``--output`` (``bench/results/fast_paths.md``) and is quoted in
 ``docs/performance.md`` (*The fast paths and what they buy*). A fast path that
 buys less than ``KEEP_AT`` (fast over library, on its main figure) is marked for
-removal.
+removal. (The fourth, a transport writing each response in one call, was measured
+here at 1.16x its library's server CPU per response, about 3 µs, and removed.)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import os
 import platform
-import re
 import socket
 import subprocess
 import sys
@@ -62,11 +57,6 @@ def _wait_for(port: int) -> None:
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listens on {port}")
-
-
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- http_client ------------------------------------------------------------------------
@@ -122,63 +112,6 @@ def http_client(requests: int) -> dict[str, Any]:
         "fast": f"{figures['fast'][1]:.0f} / {figures['fast'][16]:.0f}",
         "library": f"{figures['library'][1]:.0f} / {figures['library'][16]:.0f}",
         "ratio": figures["library"][16] / figures["fast"][16],
-    }
-
-
-# -- http_transport -----------------------------------------------------------------------
-
-
-async def _tiny_app(scope: Any, receive: Any, send: Any) -> None:
-    if scope["type"] != "http":
-        return
-    body = b'{"id":"x","object":"chat.completion","choices":[]}'
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-def serve_transport(port: int, coalesce: bool) -> None:
-    """The server side of ``http_transport`` (run in its own process by ``--serve-transport``)."""
-    import uvicorn
-
-    from gateway.httpserver import HttpProtocol
-
-    protocol = functools.partial(HttpProtocol, coalesce=coalesce)
-    uvicorn.run(_tiny_app, host="127.0.0.1", port=port, http=protocol, loop="uvloop",  # type: ignore[arg-type]
-                lifespan="off", access_log=False, log_level="warning")  # fmt: skip
-
-
-def _on_cpu(cpu: int) -> list[str]:
-    """``taskset`` to one CPU where there are two or more: the server on one, the load on the other."""
-    return ["taskset", "-c", str(cpu)] if (os.cpu_count() or 1) > 1 else []
-
-
-def http_transport(seconds: float) -> dict[str, Any]:
-    figures: dict[str, tuple[float, float]] = {}
-    for name, coalesce in (("fast", True), ("library", False)):
-        port = _free_port()
-        server = subprocess.Popen(
-            [*_on_cpu(1), sys.executable, __file__, "--serve-transport", "on" if coalesce else "off", "--port",
-             str(port)], cwd=ROOT,
-        )  # fmt: skip
-        try:
-            _wait_for(port)
-            cpu = _cpu_s(server.pid)
-            out = subprocess.run(
-                [*_on_cpu(0), "wrk", "-t1", "-c16", f"-d{seconds:g}s", f"http://127.0.0.1:{port}/"],
-                capture_output=True, text=True, check=True,
-            ).stdout  # fmt: skip
-            cpu = _cpu_s(server.pid) - cpu
-        finally:
-            server.terminate()
-            server.wait(10)
-        done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-        figures[name] = (done / seconds, cpu / done * 1e6)
-    return {
-        "measure": "req/s at c=16, server CPU µs/request",
-        "fast": f"{figures['fast'][0]:,.0f}, {figures['fast'][1]:.0f}",
-        "library": f"{figures['library'][0]:,.0f}, {figures['library'][1]:.0f}",
-        "ratio": figures["library"][1] / figures["fast"][1],
     }
 
 
@@ -275,7 +208,6 @@ def retry_loop(calls: int) -> dict[str, Any]:
 
 LIBRARIES = {
     "http_client": "aiohttp (adapters/libraryclient.py)",
-    "http_transport": "uvicorn's own transport",
     "compiled_ner": "spaCy's NER component",
     "retry_loop": "tenacity (gateway/resilience/tenacity_retry.py)",
 }
@@ -285,16 +217,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests, shorter phases")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "fast_paths.md")
-    parser.add_argument("--serve-transport", choices=["on", "off"], help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve_transport:
-        serve_transport(args.port, args.serve_transport == "on")
-        return 0
     quick = args.quick
     rows = {
         "http_client": http_client(1000 if quick else 4000),
-        "http_transport": http_transport(3 if quick else 10),
         "compiled_ner": compiled_ner(100 if quick else 300, 2 if quick else 3),
         "retry_loop": retry_loop(2000 if quick else 20000),
     }

@@ -1,13 +1,13 @@
 """The fast paths: the gateway's own re-implementations of what a library does, each with its switch.
 
-Four pieces of the request path replace a library for speed (``docs/performance.md``
-says what each buys, ``bench/budget.md`` measures it side by side with the library):
+Three pieces of the request path replace a library for speed (``docs/performance.md``
+says what each buys; ``bench/fast_paths.py`` measures each side by side with its library,
+``bench/results/fast_paths.md``):
 
 ==================  ==============================================  =====================================
 switch              fast path                                       library it replaces when off
 ==================  ==============================================  =====================================
 ``http_client``     ``adapters/httpclient.py`` (+ ``httpresponse``)  aiohttp (``adapters/libraryclient.py``)
-``http_transport``  ``gateway/httpserver.CoalescingTransport``      uvicorn's own httptools transport
 ``compiled_ner``    ``gateway/classify/fastner`` (``CompiledNer``)  spaCy's NER component
 ``retry_loop``      ``gateway/resilience/retry.Retrying``           tenacity (``resilience/tenacity_retry``)
 ==================  ==============================================  =====================================
@@ -17,8 +17,9 @@ Each is on by default, set in the configuration's ``fast_paths:`` section, and
 whatever the file says: CI runs the suite once that way (``make test-libraries``),
 so that the libraries stay a working way back. Each fast path has an oracle test
 (pytest marker ``oracle``, ``make oracles``) that runs it against its library on
-the same inputs; a bump of httptools, uvicorn, spaCy, thinc, aiohttp or tenacity
-re-runs them.
+the same inputs; a bump of httptools, spaCy, thinc, a spaCy model, aiohttp or
+tenacity re-runs them. A fast path that stops buying enough is removed, as the
+one-write-per-response transport was (``docs/performance.md``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ENV = "GATEWAY_FAST_PATHS"
-SWITCHES = ("http_client", "http_transport", "compiled_ner", "retry_loop")
+SWITCHES = ("http_client", "compiled_ner", "retry_loop")
 
 
 def libraries_forced(environ: Mapping[str, str] | None = None) -> bool:
@@ -47,10 +48,6 @@ class FastPaths(BaseModel):
     http_client: bool = Field(
         default=True,
         description="OpenAI-compatible upstreams over the gateway's own HTTP/1.1 client; false: aiohttp.",
-    )
-    http_transport: bool = Field(
-        default=True,
-        description="Each response written in one call (CoalescingTransport); false: uvicorn's own transport.",
     )
     compiled_ner: bool = Field(
         default=True,

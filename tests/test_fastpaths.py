@@ -14,7 +14,6 @@ from adapters.libraryclient import LibraryClient
 from adapters.openai_compatible import OpenAICompatibleAdapter
 from gateway.config import Config, ConfigError, load_config
 from gateway.fastpaths import SWITCHES, FastPaths
-from gateway.httpserver import front_door
 from gateway.policy.model import Target
 from gateway.targets import build_adapter
 
@@ -30,7 +29,7 @@ def test_the_file_turns_one_off_and_the_environment_all(tmp_path: Path, monkeypa
     path = tmp_path / "gateway.yaml"
     path.write_text("fast_paths:\n  retry_loop: false\n")
     fast = load_config(str(path), environ={}).fast_paths
-    assert (fast.retry_loop, fast.http_client, fast.http_transport, fast.compiled_ner) == (False, True, True, True)
+    assert (fast.retry_loop, fast.http_client, fast.compiled_ner) == (False, True, True)
     every = load_config(str(path), environ={"GATEWAY_FAST_PATHS": "off"})
     assert not any(getattr(every.fast_paths, name) for name in SWITCHES)
     assert every.classifier.compiled_ner is False
@@ -70,9 +69,6 @@ async def test_each_switch_reaches_its_piece(monkeypatch: pytest.MonkeyPatch) ->
         await adapter.start()
         assert type(adapter._client) is kind
         await adapter.close()
-    limits = Config().limits
-    assert front_door(limits, FastPaths()).keywords["coalesce"] is True
-    assert front_door(limits, FastPaths.libraries()).keywords["coalesce"] is False
 
 
 def test_switched_off_no_private_module_is_imported() -> None:
@@ -80,7 +76,7 @@ def test_switched_off_no_private_module_is_imported() -> None:
     tenacity are imported only where used."""
     code = (
         "import sys\n"
-        "import gateway.classify.nlp, gateway.resilience.retry, gateway.httpserver, adapters.openai_compatible\n"
+        "import gateway.classify.nlp, gateway.resilience.retry, adapters.openai_compatible\n"
         "bad = [m for m in ('gateway.classify.fastner', 'gateway.classify.fastner_layers', 'tenacity', "
         "'gateway.resilience.tenacity_retry', 'adapters.libraryclient') if m in sys.modules]\n"
         "print(bad)\n"

@@ -1,18 +1,16 @@
-"""The front door's fast path against uvicorn's own: the same requests, the same bytes back.
+"""The front door's protocol against uvicorn's own: the same requests, the same bytes back.
 
-``HttpProtocol`` over ``CoalescingTransport`` (the fast path) and uvicorn's
-``HttpToolsProtocol`` over its own transport (the library it replaces) serve the
-same ASGI app on loopback; raw sockets send each the same requests (plain,
-pipelined, streamed, HEAD, a body, connection: close, a malformed request) and
-the responses must be the same bytes, the ``date`` header aside. The fast path
-with its switch off (``coalesce=False``) is held to the same answers.
-A bump of uvicorn or httptools re-runs this (``make oracles``).
+``HttpProtocol`` (uvicorn's ``HttpToolsProtocol`` with bounds on what a client can
+make the server hold, reaching into uvicorn's internals) and ``HttpToolsProtocol``
+itself serve the same ASGI app on loopback; raw sockets send each the same requests
+(plain, pipelined, streamed, HEAD, a body, a chunked body, connection: close,
+HTTP/1.0, a malformed request) and the responses must be the same bytes, the
+``date`` header aside. A bump of uvicorn or httptools re-runs this (``make oracles``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import re
 import socket
 import threading
@@ -81,9 +79,9 @@ def library() -> Iterator[int]:
     yield from _serve(HttpToolsProtocol)
 
 
-@pytest.fixture(scope="module", params=["coalescing", "switched-off"])
-def fast(request: pytest.FixtureRequest) -> Iterator[int]:
-    yield from _serve(functools.partial(HttpProtocol, coalesce=request.param == "coalescing"))
+@pytest.fixture(scope="module")
+def fast() -> Iterator[int]:
+    yield from _serve(HttpProtocol)
 
 
 def _exchange(port: int, request: bytes) -> bytes:
