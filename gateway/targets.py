@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from adapters.base import Adapter, ResponseLimits
+from gateway.fastpaths import FastPaths
 from gateway.policy.model import Policy, Target
 
 log = logging.getLogger("gateway.targets")
@@ -22,8 +23,10 @@ log = logging.getLogger("gateway.targets")
 AdapterFactory = Callable[[str, Target], Adapter]
 
 
-def build_adapter(model_cache: Path) -> AdapterFactory:
-    """The factory for real adapters; imports each kind only when a policy uses it."""
+def build_adapter(model_cache: Path, fast_paths: FastPaths | None = None) -> AdapterFactory:
+    """The factory for real adapters; imports each kind only when a policy uses it. ``fast_paths``:
+    the configuration's (its ``http_client`` picks the OpenAI-compatible adapter's HTTP client)."""
+    fast_client = fast_paths.http_client if fast_paths is not None else None
 
     def factory(name: str, target: Target) -> Adapter:
         if target.kind == "transformers":
@@ -38,8 +41,8 @@ def build_adapter(model_cache: Path) -> AdapterFactory:
             key = os.environ.get(target.api_key_env) if target.api_key_env else None
             return OpenAICompatibleAdapter(
                 target.api_base, target.model, api_key=key, timeout_s=target.timeout_s,
-                connect_timeout_s=target.connect_timeout_s, limits=response_limits(target),
-            )
+                connect_timeout_s=target.connect_timeout_s, limits=response_limits(target), fast_client=fast_client,
+            )  # fmt: skip
         from adapters.litellm_client import LiteLLMAdapter
 
         return LiteLLMAdapter(

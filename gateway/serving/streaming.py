@@ -65,7 +65,9 @@ async def relay(
                         extras.append(chunk.extras)
                 if tally.due:
                     await tally.count_due()
-                yield wire.delta(chunk.content, chunk.tool_calls, chunk.extras)
+                piece = wire.delta(chunk.content, chunk.tool_calls, chunk.extras)
+                if piece:  # an API whose stream has no place for what this chunk carries writes nothing
+                    yield piece
             if chunk.usage is not None:
                 usage = chunk.usage
             if chunk.finish_reason:
