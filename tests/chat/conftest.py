@@ -1,4 +1,4 @@
-"""API-conformance fixtures: the real detection engine, shared for the session."""
+"""Chat Completions conformance fixtures: the real detection engine, shared for the session."""
 
 from __future__ import annotations
 
