@@ -13,6 +13,7 @@
 | STREET_ADDRESS | ``StreetAddressRecognizer`` | address |
 | PERSON | ``PersonNameRecognizer`` (titles, salutations, signatures; Chinese, Japanese, Korean) | person |
 | PERSON | ``StructuredNameRecognizer`` (JSON keys, CSV columns, ``SURNAME, Given``) | structured |
+| PERSON | ``FullNameRecognizer`` (given name + surname, foreign letters, greetings, own name) | full_name |
 | EMAIL_ADDRESS | ``OfflineEmailRecognizer`` | web |
 | the number types above, UNDECODABLE_CONTENT | ``NumberFormsRecognizer`` (spelled, escaped, encoded) | number_forms |
 """
@@ -26,6 +27,7 @@ from presidio_analyzer import EntityRecognizer
 from gateway.classify.entities import OUR_ENTITIES
 from gateway.classify.recognizers.address import StreetAddressRecognizer
 from gateway.classify.recognizers.banking import IbanRecognizer, SwiftCodeRecognizer
+from gateway.classify.recognizers.full_name import FullNameRecognizer
 from gateway.classify.recognizers.national_id import CnResidentIdRecognizer, UsSsnRecognizer
 from gateway.classify.recognizers.number_forms import NumberFormsRecognizer
 from gateway.classify.recognizers.payment import CnBankCardRecognizer, CreditCardRecognizer
@@ -47,6 +49,7 @@ OUR_RECOGNIZERS: tuple[Callable[..., EntityRecognizer], ...] = (
     StreetAddressRecognizer,
     PersonNameRecognizer,
     StructuredNameRecognizer,
+    FullNameRecognizer,
     OfflineEmailRecognizer,
 )
 
@@ -63,6 +66,7 @@ __all__ = [
     "CnPhoneRecognizer",
     "CnResidentIdRecognizer",
     "CreditCardRecognizer",
+    "FullNameRecognizer",
     "IbanRecognizer",
     "NumberFormsRecognizer",
     "OfflineEmailRecognizer",

@@ -60,6 +60,8 @@ _SUFFIXES = (
     "Valleys|Via|Viaduct|View|Views|Village|Villages|Ville|Vista|Walk|Walks|Wall|Way|"
     "Ways|Well|Wells|Wharf|Yard"
 )
+# The same words, for rules that need to know a name is a street's (``full_name.py``).
+STREET_SUFFIXES = frozenset(_SUFFIXES.lower().split("|"))
 _CAP = r"[A-Z][A-Za-z'’.-]*"
 _SEP = r"(?:[ \t]*[,\n][ \t]*\n?[ \t]*|[ \t]+)"
 _UNIT = r"(?:Apt|Apartment|Suite|Ste|Unit|Floor|Fl|Room|Rm|\#)\.?[ \t]*[A-Za-z0-9-]{1,6}"

@@ -114,9 +114,7 @@ _KO_NOT_NAMES = "고객|여러분|선생|회원|사장|부장|과장|팀장|손�
 
 # Necessary conditions of the Latin patterns, cheap to test: a title as written, an
 # introducing word in the lower-cased text, a line break, a Cyrillic or Greek letter.
-TITLE_STRINGS = tuple(
-    sorted({title.replace("\\", "") for title in _TITLES + _LOWER_TITLES} | {"M.", "MM.", "D."})
-)
+TITLE_STRINGS = tuple(sorted({title.replace("\\", "") for title in _TITLES + _LOWER_TITLES} | {"M.", "MM.", "D."}))
 _SLAVIC_GREEK_STRINGS = tuple(title.replace("\\", "") for title in _SLAVIC_GREEK_TITLES.split("|"))
 
 # (pattern, score, what the text must contain: "title", "slavic", "intro" or "line")
@@ -142,6 +140,8 @@ def latin_needs(text: str) -> dict[str, bool]:
         "intro": any(intro in lowered for intro in _INTROS),
         "line": "\n" in text,
     }
+
+
 CJK_PATTERNS: tuple[tuple[str, float], ...] = (
     (rf"(?<=(?:{_CJK_CLOSINGS})[。.!！]?[ \t]*\r?\n[ \t]*){_JA_NAME}(?=[ \t]*(?:\r?\n|$))", 0.85),
     (rf"(?<![\p{{Han}}々])(?!(?:{_JA_NOT_NAMES})(?:{_JA_HONORIFIC})){_JA_NAME}(?={_JA_HONORIFIC})", 0.85),
