@@ -14,6 +14,7 @@
 | PERSON | ``PersonNameRecognizer`` (titles, salutations, signatures; Chinese, Japanese, Korean) | person |
 | PERSON | ``StructuredNameRecognizer`` (JSON keys, CSV columns, ``SURNAME, Given``) | structured |
 | PERSON | ``FullNameRecognizer`` (given name + surname, foreign letters, greetings, own name) | full_name |
+| PERSON | ``ProperNamePairRecognizer`` (capitalised runs in es, it, nl, pt sentences) | proper_pair |
 | EMAIL_ADDRESS | ``OfflineEmailRecognizer`` | web |
 | the number types above, UNDECODABLE_CONTENT | ``NumberFormsRecognizer`` (spelled, escaped, encoded) | number_forms |
 """
@@ -33,6 +34,7 @@ from gateway.classify.recognizers.number_forms import NumberFormsRecognizer
 from gateway.classify.recognizers.payment import CnBankCardRecognizer, CreditCardRecognizer
 from gateway.classify.recognizers.person import PersonNameRecognizer
 from gateway.classify.recognizers.phone import CnPhoneRecognizer, PhoneRecognizer
+from gateway.classify.recognizers.proper_pair import ProperNamePairRecognizer
 from gateway.classify.recognizers.structured import StructuredNameRecognizer
 from gateway.classify.recognizers.web import OfflineEmailRecognizer
 
@@ -50,6 +52,7 @@ OUR_RECOGNIZERS: tuple[Callable[..., EntityRecognizer], ...] = (
     PersonNameRecognizer,
     StructuredNameRecognizer,
     FullNameRecognizer,
+    ProperNamePairRecognizer,
     OfflineEmailRecognizer,
 )
 
@@ -72,6 +75,7 @@ __all__ = [
     "OfflineEmailRecognizer",
     "PersonNameRecognizer",
     "PhoneRecognizer",
+    "ProperNamePairRecognizer",
     "StreetAddressRecognizer",
     "StructuredNameRecognizer",
     "SwiftCodeRecognizer",

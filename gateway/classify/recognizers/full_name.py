@@ -37,6 +37,15 @@ _NAME_WORD = r"(?:\p{Lu}[\p{Ll}'’]+(?:-\p{Lu}[\p{Ll}'’]+)?|\p{Lu}{3,}(?:-\p{
 _PARTICLE = r"(?:van der|van den|van de|van|von der|von|de la|de los|del|della|de|di|da|du|dos|das|ter|ten|zu)"
 _CAPITALISED = regex.compile(r"(?<![\p{L}\p{N}_@./\\-])\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?(?![\p{L}\p{N}_@])")
 _SURNAMES = regex.compile(rf"(?:[ \t]+(?:{_PARTICLE}[ \t]+)?{_NAME_WORD}(?![\p{{L}}\p{{N}}_@])){{1,2}}")
+# ``Rossi Mario``: the register order of Italian, Hungarian and many forms; the word before
+# the given name is the surname.
+_SURNAME_FIRST = regex.compile(rf"(?<![\p{{L}}\p{{N}}_@./-])({_NAME_WORD})[ \t]+$")
+# ``P. Jansen``, ``J.P. de Vries``, ``A. Müller``: initials before a surname.
+_INITIALS = regex.compile(
+    rf"(?<![\p{{L}}\p{{N}}.])((?:\p{{Lu}}\.[ \t]?){{1,3}})(?:{_PARTICLE}[ \t]+)?"
+    rf"\p{{Lu}}[\p{{Ll}}'’]+(?:-\p{{Lu}}[\p{{Ll}}'’]+)?(?![\p{{L}}\p{{N}}_@.])"
+)
+_NOT_INITIALS = frozenset({"SA", "SL", "NV", "BV", "US", "UK", "EU", "UN", "AG", "KG", "SE", "CO", "ST", "PS", "NB"})
 _WORD = regex.compile(r"[\p{L}'’-]+")
 _NEXT_TOKEN = regex.compile(r"[ \t]+([\p{L}.]+)")
 
@@ -54,8 +63,11 @@ _PLACE_BEFORE_TEXT = """
     impasse chemin square straat laan plein gracht kade hotel colegio instituto istituto liceo
     scuola ospedale hospital aeropuerto aeroporto stazione estación gare fondazione fundación
     fondation stiftung premio prix preis teatro museo musée museum universidad università université
+    oude oud nieuw nieuwe groot grote klein kleine neu neuen alt bad nord süd ost west nuovo nuova vecchio nueva
+    nuevo vieux vieille grand grande petit petite port porto monte mont val villa castel castello
+    borgo torre puerto playa isla cala ciudad
 """
-_PLACE_BEFORE = frozenset(_PLACE_BEFORE_TEXT.split())
+PLACE_BEFORE = frozenset(_PLACE_BEFORE_TEXT.split())
 # Words after a name that make it a company, a place or a building.
 _PLACE_OR_COMPANY_AFTER_TEXT = """
     gmbh ag kg kgaa se ohg ug ev sa sas sarl sl slu spa srl sapa snc bv nv vof plc ltd llc inc corp
@@ -63,7 +75,7 @@ _PLACE_OR_COMPANY_AFTER_TEXT = """
     allee weg gasse ring damm ufer street road avenue lane station airport park square bridge beach
     falls hall house centre center tower building hospital school college university church bay
     island lake river mountain valley county city institut institute universität hochschule schule
-    gymnasium stadion stadium klinik klinikum kirche haus bahnhof flughafen slu scom sll sal sccl scoop
+    gymnasium stadion stadium klinik klinikum kirche haus bahnhof flughafen slu scom sll sal sccl sat slne scoop
     sapa sas sae trust memorial award prize day act library museum theatre theater arena club society
 """
 _PLACE_OR_COMPANY_AFTER = frozenset(_PLACE_OR_COMPANY_AFTER_TEXT.split())
@@ -72,7 +84,7 @@ _COMPANY_AFTER = regex.compile(
     r"(?i:co\b|cie\b|söhne|sohn|figli|figlio|hijos|hijo|fils|zonen|zoon|asociados|associati|associés|partner)"
 )
 _PLACE_OR_COMPANY_AFTER = _PLACE_OR_COMPANY_AFTER | STREET_SUFFIXES
-_NOT_SURNAMES = NOT_NAME_WORDS | salutation.NOT_NAME_WORDS | _PLACE_OR_COMPANY_AFTER
+NOT_SURNAMES = NOT_NAME_WORDS | salutation.NOT_NAME_WORDS | _PLACE_OR_COMPANY_AFTER
 
 _GREETINGS = (
     "dear", "hi", "hello", "hey", "good morning", "good afternoon", "good evening",
@@ -138,11 +150,11 @@ class FullNameRecognizer(ScanningRecognizer):
         yield from _given_and_surname(text)
         if every or not text.isascii():
             for match in _FOREIGN_PAIR.finditer(text, overlapped=True):
-                if _HAS_FOREIGN.search(match.group()) and _is_name_run(text, match.start(), match.end()):
+                if _HAS_FOREIGN.search(match.group()) and is_name_run(text, match.start(), match.end()):
                     yield match.start(), match.end(), 0.6
         for match in _GREETING.finditer(text):
             word = match.group(1)
-            if word.lower() not in _NOT_ADDRESSEES and not is_non_name(word) and word.lower() not in _NOT_SURNAMES:
+            if word.lower() not in _NOT_ADDRESSEES and not is_non_name(word) and word.lower() not in NOT_SURNAMES:
                 yield match.start(1), match.end(1), 0.6
         lowered = text.lower() if not every else ""
         if every or any(need in lowered for need in _OWN_NAME_NEEDS):
@@ -150,10 +162,16 @@ class FullNameRecognizer(ScanningRecognizer):
                 span = _name_words(match.group(1))
                 if span:
                     yield match.start(1), match.start(1) + span, 0.85
+        if every or "." in text:
+            for match in _INITIALS.finditer(text):
+                if match.group(1).replace(".", "").replace(" ", "").replace("\t", "") in _NOT_INITIALS:
+                    continue
+                if is_name_run(text, match.end(1), match.end()):
+                    yield match.start(), match.end(), 0.6
         if every or "," in text:
             for match in _VOCATIVE.finditer(text):
                 word, lowered = match.group(1), match.group(1).lower()
-                if lowered.endswith("ly") or lowered in _NOT_VOCATIVES or lowered in _NOT_SURNAMES:
+                if lowered.endswith("ly") or lowered in _NOT_VOCATIVES or lowered in NOT_SURNAMES:
                     continue
                 if not is_non_name(word):
                     yield match.start(1), match.end(1), 0.6
@@ -166,9 +184,16 @@ def _given_and_surname(text: str) -> Iterator[tuple[int, int, float]]:
             continue
         surnames = _SURNAMES.match(text, word.end())
         if surnames is None:
+            before = _SURNAME_FIRST.search(text, max(0, word.start() - 40), word.start())
+            if (
+                before is not None
+                and before.group(1).lower() not in PLACE_BEFORE
+                and is_name_run(text, before.start(1), word.end())
+            ):
+                yield before.start(1), word.end(), 0.6
             continue
         end = word.end() + _name_words(surnames.group())
-        if end > word.end() and _is_name_run(text, word.start(), end):
+        if end > word.end() and is_name_run(text, word.start(), end):
             yield word.start(), end, 0.6
 
 
@@ -176,19 +201,19 @@ def _name_words(run: str) -> int:
     """Length of ``run`` up to the end of its last word before one that is no name; 0 if none."""
     end = 0
     for word in _WORD.finditer(run):
-        if word.group().lower() in _NOT_SURNAMES or is_non_name(word.group()):
+        if word.group().lower() in NOT_SURNAMES or is_non_name(word.group()):
             break
         end = word.end()
     return end
 
 
-def _is_name_run(text: str, start: int, end: int) -> bool:
+def is_name_run(text: str, start: int, end: int) -> bool:
     """Neither a place or institution before it nor a company form or place noun after it."""
     before = _WORD.findall(text, max(0, start - 20), start)
-    if before and before[-1].lower().rstrip("'’") in _PLACE_BEFORE:
+    if before and before[-1].lower().rstrip("'’") in PLACE_BEFORE:
         return False
     words = _WORD.findall(text, start, end)
-    if any(word.lower() in _NOT_SURNAMES or is_non_name(word) for word in words):
+    if any(word.lower() in NOT_SURNAMES or is_non_name(word) for word in words):
         return False
     after = _NEXT_TOKEN.match(text, end)
     if after is not None and after.group(1).replace(".", "").lower() in _PLACE_OR_COMPANY_AFTER:
