@@ -82,15 +82,40 @@ _BUSINESS_WORDS = frozenset(_BUSINESS_WORDS_TEXT.split())
 _PLACE_FIRST = PLACE_BEFORE | {"são", "sesto", "quarto", "quinto", "settimo"}
 
 
-def reads_as_romance_or_dutch(text: str) -> bool:
-    """True when the text's function words are mostly Spanish, Italian, Dutch or Portuguese."""
+# German capitalises every noun, so a run of capitalised words is a name there only where a
+# noun cannot stand: right after a preposition without an article (``an Jörg Brandt``, ``von
+# Gerlinde Hövelmann``; a noun takes one: ``an die Bank``, ``von der Filiale``).
+_DE_RUN = regex.compile(
+    r"(?<=(?<![\p{L}])(?:an|von|für|mit|bei|durch|gegen|über|zugunsten|namens|seitens|gez\.)[ \t]+)"
+    rf"({_CAP}[ \t]+(?:(?:von|van|de|zu|von der|van der)[ \t]+)?{_CAP}(?:[ \t]+{_CAP})?)(?![\p{{L}}\p{{N}}_@])"
+)
+_DE_NOT_NAMES_TEXT = """
+    sie ihr ihre ihnen ihren ihrem ihrer ihres euch euer eure wir uns unser unsere unseren unserem
+    montag dienstag mittwoch donnerstag freitag samstag sonntag januar februar märz april mai juni
+    juli august september oktober november dezember quartal jahr jahres monat monats woche tag
+    frau herr herrn firma familie team abteilung filiale kunde kunden konto karte bank sparkasse
+"""
+_DE_NOT_NAMES = frozenset(_DE_NOT_NAMES_TEXT.split())
+# Endings of German nouns that no surname of the region has.
+_DE_NOUN_ENDINGS = ("ungen", "heit", "keit", "schaft", "tion", "tät", "nis", "ment", "ismus", "ierung", "lung")
+
+
+def dominant_language(text: str) -> str | None:
+    """Which group's function words the text has most of: ``romance_nl``, ``de``, ``en``, ``fr``."""
     counts = dict.fromkeys(_FUNCTION_WORDS, 0)
     for word in _LOWER_WORD.findall(text):
         for language, words in _FUNCTION_WORDS.items():
             if word in words:
                 counts[language] += 1
-    ours = counts.pop("romance_nl")
-    return ours >= 1 and ours > max(counts.values())
+    best = max(counts, key=counts.__getitem__)
+    if counts[best] == 0 or sum(count == counts[best] for count in counts.values()) > 1:
+        return None
+    return best
+
+
+def reads_as_romance_or_dutch(text: str) -> bool:
+    """True when the text's function words are mostly Spanish, Italian, Dutch or Portuguese."""
+    return dominant_language(text) == "romance_nl"
 
 
 class ProperNamePairRecognizer(ScanningRecognizer):
@@ -104,7 +129,10 @@ class ProperNamePairRecognizer(ScanningRecognizer):
     @staticmethod
     def scan_with(text: str, *, every: bool) -> Iterator[tuple[int, int, float]]:
         """The matches; ``every``: skip the language check (for tests)."""
-        if not every and not reads_as_romance_or_dutch(text):
+        language = None if every else dominant_language(text)
+        if every or language == "de":
+            yield from _german(text)
+        if not every and language != "romance_nl":
             return
         for match in _RUN.finditer(text):
             words = _WORD.findall(match.group(1))
@@ -121,6 +149,17 @@ class ProperNamePairRecognizer(ScanningRecognizer):
                 continue  # ``Veen Bosch & Keuning``: a firm
             if is_name_run(text, match.start(1), match.end(1)):
                 yield match.start(1), match.end(1), SCORE
+
+
+def _german(text: str) -> Iterator[tuple[int, int, float]]:
+    for match in _DE_RUN.finditer(text):
+        words = _WORD.findall(match.group(1))
+        if any(_not_a_name(word) or word.lower() in _DE_NOT_NAMES for word in words):
+            continue
+        if any(word.lower().endswith(_DE_NOUN_ENDINGS) for word in words):
+            continue
+        if is_name_run(text, match.start(1), match.end(1)):
+            yield match.start(1), match.end(1), SCORE
 
 
 def _not_a_name(word: str) -> bool:
