@@ -75,7 +75,8 @@ _PLACE_OR_COMPANY_AFTER_TEXT = """
     allee weg gasse ring damm ufer street road avenue lane station airport park square bridge beach
     falls hall house centre center tower building hospital school college university church bay
     island lake river mountain valley county city institut institute universität hochschule schule
-    gymnasium stadion stadium klinik klinikum kirche haus bahnhof flughafen slu scom sll sal sccl sat slne gbr eg mbh partg scoop
+    gymnasium stadion stadium klinik klinikum kirche haus bahnhof flughafen slu scom sll sal sccl sat
+    slne gbr eg mbh partg scoop
     sapa sas sae trust memorial award prize day act library museum theatre theater arena club society
 """
 _PLACE_OR_COMPANY_AFTER = frozenset(_PLACE_OR_COMPANY_AFTER_TEXT.split())

@@ -113,34 +113,25 @@ def dominant_language(text: str) -> str | None:
     return best
 
 
-def reads_as_romance_or_dutch(text: str) -> bool:
-    """True when the text's function words are mostly Spanish, Italian, Dutch or Portuguese."""
-    return dominant_language(text) == "romance_nl"
-
-
 class ProperNamePairRecognizer(ScanningRecognizer):
     """PERSON: capitalised runs inside a Spanish, Italian, Dutch or Portuguese sentence."""
 
     ENTITY = "PERSON"
 
     def scan(self, text: str) -> Iterator[tuple[int, int, float]]:
-        return self.scan_with(text, every=False)
+        return self.scan_as(text, dominant_language(text))
 
     @staticmethod
-    def scan_with(text: str, *, every: bool) -> Iterator[tuple[int, int, float]]:
-        """The matches; ``every``: skip the language check (for tests)."""
-        language = None if every else dominant_language(text)
-        if every or language == "de":
+    def scan_as(text: str, language: str | None) -> Iterator[tuple[int, int, float]]:
+        """The matches in ``text`` read as ``language`` (``dominant_language``'s answer)."""
+        if language == "de":
             yield from _german(text)
-        if not every and language != "romance_nl":
+        if language != "romance_nl":
             return
         for match in _RUN.finditer(text):
             words = _WORD.findall(match.group(1))
-            if (
-                words[0].lower() in _PLACE_FIRST
-                or words[0].lower() in _ARTICLES
-                or any(_not_a_name(word) for word in words)
-            ):
+            first = words[0].lower()
+            if first in _PLACE_FIRST or first in _ARTICLES or any(_not_a_name(word) for word in words):
                 continue
             before = _WORD.findall(text, max(0, match.start(1) - 12), match.start(1))
             if before and before[-1].lower() in _ARTICLES:
