@@ -7,6 +7,8 @@ subclass corrects them:
   spans are trimmed to their Latin part (``客户John Smith`` -> ``John Smith``)
   and dropped when nothing Latin is left, so Chinese text is judged by our
   own recognizers only;
+- a PERSON that is a place named after a saint (``Sainte Audrey-la-Forêt``, ``San
+  Michele``) or before a street word (``Katherine Drive``) is dropped;
 - PERSON spans lose non-name edge words (``Summarize ISIN``, ``Draft``,
   ``JPY`` disappear; see ``name_shape.py``) and are dropped if they contain
   digits (``EUR 1,250.00``); a DATE_TIME that is a bare number is dropped;
@@ -23,6 +25,7 @@ from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 from spacy.tokens import Doc
 
 from gateway.classify.entities import NER_ENTITIES
+from gateway.classify.recognizers.address import STREET_SUFFIXES
 from gateway.classify.recognizers.name_shape import NAME_SHAPE_SCORE, name_shaped_spans, trim_person
 
 _LATIN_CORE = regex.compile(
@@ -76,10 +79,15 @@ class LatinNerRecognizer(SpacyRecognizer):
         if result.entity_type == "PERSON":
             if _DIGIT.search(span) is not None or _is_company(text, result.start, result.end):
                 return None
+            if _SAINT.match(span) is not None or _SAINT_BEFORE.search(text, 0, result.start) is not None:
+                return None  # ``Sainte Audrey-la-Forêt``, ``San Michele``: a place named after a saint
             trimmed = trim_person(span)
             if trimmed is None:
                 return None
             result.start, result.end = result.start + trimmed[0], result.start + trimmed[1]
+            after = _NEXT_WORD.match(text, result.end)
+            if after is not None and after.group(1).lower() in STREET_SUFFIXES:
+                return None  # ``Katherine Drive``, ``Logan Viaduct``: a street or a place
         elif result.entity_type == "DATE_TIME" and _BARE_NUMBER.fullmatch(span):
             return None
         return result
@@ -97,6 +105,9 @@ class LatinNerRecognizer(SpacyRecognizer):
         )
 
 
+_SAINT = regex.compile(r"(?:Saint|Sainte|St|Ste|San|Santa|Santo|Sankt|São)\b")
+_SAINT_BEFORE = regex.compile(r"(?<![\p{L}])(?:Saint|Sainte|St|Ste|San|Santa|Santo|Sankt|São)\.?[ \t-]$")
+_NEXT_WORD = regex.compile(r"[ \t]+(\p{Lu}\p{Ll}+)\b")
 _SENTENCE_START = regex.compile(r"(?:^|[.!?:;\n]\s*|[«\"(]\s*)$")
 _ONE_WORD = regex.compile(r"\p{L}[\p{L}'’-]*")
 
