@@ -123,6 +123,7 @@ CLEAN = [
     "Vertaal de openingstijden van het kantoor in Den Haag naar het Engels.",
     "Geef de risico's van de kredietfaciliteit van Veen Bosch & Keuning van 120.000 EUR.",
     "He lives on the north side of Katherine Drive.",
+    "He lives on the north side of Logan Viaduct.",
     "Bei Fragen wenden Sie sich an Ihre Filiale.",
     "Beschreibe die Vorteile von Private Banking für Neukunden.",
     "Hallo Team,\nbitte prüft die Zahlen.",
@@ -162,3 +163,15 @@ def test_the_runs_are_not_read_in_english_or_french() -> None:
 def test_given_names_hold_no_ambiguous_words() -> None:
     for word in ("Can", "Per", "Will", "May", "Mark", "Grant", "Jordan", "Austin", "Franco", "Floor"):
         assert word not in GIVEN_NAMES
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Classify this ticket: 'Troy Lane says the app shows the wrong balance.'",
+        "I met Debra Wells at the branch today; she wants a joint account.",
+    ],
+)
+def test_surnames_that_are_place_nouns_stay_names(classify: Classify, text: str) -> None:
+    """A place noun that is also a surname ends a street's name only after a preposition of place."""
+    assert level(classify, text) >= CONFIDENTIAL, text

@@ -69,23 +69,42 @@ _PLACE_BEFORE_TEXT = """
 """
 PLACE_BEFORE = frozenset(_PLACE_BEFORE_TEXT.split())
 # Words after a name that make it a company, a place or a building.
-_PLACE_OR_COMPANY_AFTER_TEXT = """
+_COMPANY_FORMS_TEXT = """
     gmbh ag kg kgaa se ohg ug ev sa sas sarl sl slu spa srl sapa snc bv nv vof plc ltd llc inc corp
-    co company stiftung foundation fondazione fundación fondation stichting straße strasse str platz
-    allee weg gasse ring damm ufer street road avenue lane station airport park square bridge beach
-    falls hall house centre center tower building hospital school college university church bay
-    island lake river mountain valley county city institut institute universität hochschule schule
-    gymnasium stadion stadium klinik klinikum kirche haus bahnhof flughafen slu scom sll sal sccl sat
-    slne gbr eg mbh partg scoop
-    sapa sas sae trust memorial award prize day act library museum theatre theater arena club society
+    co company stiftung foundation fondazione fundación fondation stichting scom sll sal sccl sat
+    slne gbr eg mbh partg scoop sae trust memorial award prize day act club society
 """
-_PLACE_OR_COMPANY_AFTER = frozenset(_PLACE_OR_COMPANY_AFTER_TEXT.split())
+_COMPANY_FORMS = frozenset(_COMPANY_FORMS_TEXT.split())
+_PLACE_NOUNS_TEXT = """
+    straße strasse str platz allee weg gasse ring damm ufer street road avenue lane station airport
+    park square bridge beach falls hall house centre center tower building hospital school college
+    university church bay island lake river mountain valley county city institut institute
+    universität hochschule schule gymnasium stadion stadium klinik klinikum kirche haus bahnhof
+    flughafen library museum theatre theater arena
+"""
+_PLACE_NOUNS = frozenset(_PLACE_NOUNS_TEXT.split()) | STREET_SUFFIXES
+# Place nouns that are also common surnames (``Debra Wells``, ``Troy Lane``): a place only
+# after a preposition of place (``on Katherine Lane``).
+_SURNAME_LIKE_PLACES_TEXT = """
+    lane wells well hill hills brooks brook mills mill fields field park parks green greens ford
+    fords banks bridge bridges cliff cliffs dale forest grove groves hall marsh pike rivers river
+    rose way chase cross gates gate lake lakes lock locks moss shore shores stone vale wall walls
+    ward wood woods meadows glen glens haven heath key keys ridge ridges camp cove crest ferry
+    hollow light lodge manor mount orchard path pine pines plain point port spring springs summit
+    terrace trail view village walk yard church house bay
+"""
+_SURNAME_LIKE_PLACES = frozenset(_SURNAME_LIKE_PLACES_TEXT.split())
+_ARTICLES = frozenset(
+    {"el", "la", "los", "las", "le", "les", "il", "lo", "de", "den", "het", "the", "der", "die", "das"}
+)
+_LOCATIVE = frozenset(
+    {"on", "at", "in", "of", "near", "off", "along", "from", "to", "via", "into", "onto", "toward", "towards", "by"}
+)
 _COMPANY_AFTER = regex.compile(
     r"[ \t]*(?:&|\+|\bund\b|\be\b|\by\b|\bet\b|\ben\b|\band\b)[ \t]*"
     r"(?i:co\b|cie\b|söhne|sohn|figli|figlio|hijos|hijo|fils|zonen|zoon|asociados|associati|associés|partner)"
 )
-_PLACE_OR_COMPANY_AFTER = _PLACE_OR_COMPANY_AFTER | STREET_SUFFIXES
-NOT_SURNAMES = NOT_NAME_WORDS | salutation.NOT_NAME_WORDS | _PLACE_OR_COMPANY_AFTER
+NOT_SURNAMES = (NOT_NAME_WORDS | salutation.NOT_NAME_WORDS | _COMPANY_FORMS | _PLACE_NOUNS) - _SURNAME_LIKE_PLACES
 
 _GREETINGS = (
     "dear", "hi", "hello", "hey", "good morning", "good afternoon", "good evening",
@@ -189,6 +208,8 @@ def _given_and_surname(text: str) -> Iterator[tuple[int, int, float]]:
             if (
                 before is not None
                 and before.group(1).lower() not in PLACE_BEFORE
+                and before.group(1).lower() not in _PLACE_NOUNS
+                and before.group(1).lower() not in _ARTICLES
                 and is_name_run(text, before.start(1), word.end())
             ):
                 yield before.start(1), word.end(), 0.6
@@ -202,10 +223,36 @@ def _name_words(run: str) -> int:
     """Length of ``run`` up to the end of its last word before one that is no name; 0 if none."""
     end = 0
     for word in _WORD.finditer(run):
-        if word.group().lower() in NOT_SURNAMES or is_non_name(word.group()):
+        if not_a_surname(word.group()):
             break
         end = word.end()
     return end
+
+
+def not_a_surname(word: str) -> bool:
+    """A word no name holds: a non-name word, a company form or a place noun that no surname is."""
+    lowered = word.lower()
+    return lowered in NOT_SURNAMES or (is_non_name(word) and lowered not in _SURNAME_LIKE_PLACES)
+
+
+def names_a_place(text: str, start: int, end: int) -> bool:
+    """The name at ``[start, end)`` is a street's or a place's: a place noun ends it or follows it
+    (``Katherine Drive``, ``Victoria Station``), one that is also a surname only after a preposition
+    of place (``on Troy Lane``, not ``Troy Lane says``)."""
+    words = _WORD.findall(text, start, end)
+    after = _NEXT_TOKEN.match(text, end)
+    candidates = [words[-1]] if len(words) > 1 else []
+    if after is not None:
+        candidates.append(after.group(1).replace(".", ""))
+    for word in candidates:
+        lowered = word.lower()
+        if lowered not in _PLACE_NOUNS:
+            continue
+        if lowered not in _SURNAME_LIKE_PLACES:
+            return True
+        before = _WORD.findall(text, max(0, start - 12), start)
+        return bool(before) and before[-1].lower() in _LOCATIVE
+    return False
 
 
 def is_name_run(text: str, start: int, end: int) -> bool:
@@ -213,10 +260,9 @@ def is_name_run(text: str, start: int, end: int) -> bool:
     before = _WORD.findall(text, max(0, start - 20), start)
     if before and before[-1].lower().rstrip("'’") in PLACE_BEFORE:
         return False
-    words = _WORD.findall(text, start, end)
-    if any(word.lower() in NOT_SURNAMES or is_non_name(word) for word in words):
+    if any(not_a_surname(word) for word in _WORD.findall(text, start, end)):
         return False
     after = _NEXT_TOKEN.match(text, end)
-    if after is not None and after.group(1).replace(".", "").lower() in _PLACE_OR_COMPANY_AFTER:
+    if after is not None and after.group(1).replace(".", "").lower() in _COMPANY_FORMS:
         return False
-    return _COMPANY_AFTER.match(text, end) is None
+    return not names_a_place(text, start, end) and _COMPANY_AFTER.match(text, end) is None

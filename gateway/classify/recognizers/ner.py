@@ -8,7 +8,7 @@ subclass corrects them:
   and dropped when nothing Latin is left, so Chinese text is judged by our
   own recognizers only;
 - a PERSON that is a place named after a saint (``Sainte Audrey-la-Forêt``, ``San
-  Michele``) or before a street word (``Katherine Drive``) is dropped;
+  Michele``) or a street (``Katherine Drive``; ``full_name.names_a_place``) is dropped;
 - PERSON spans lose non-name edge words (``Summarize ISIN``, ``Draft``,
   ``JPY`` disappear; see ``name_shape.py``) and are dropped if they contain
   digits (``EUR 1,250.00``); a DATE_TIME that is a bare number is dropped;
@@ -25,7 +25,7 @@ from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 from spacy.tokens import Doc
 
 from gateway.classify.entities import NER_ENTITIES
-from gateway.classify.recognizers.address import STREET_SUFFIXES
+from gateway.classify.recognizers.full_name import names_a_place
 from gateway.classify.recognizers.name_shape import NAME_SHAPE_SCORE, name_shaped_spans, trim_person
 
 _LATIN_CORE = regex.compile(
@@ -85,8 +85,7 @@ class LatinNerRecognizer(SpacyRecognizer):
             if trimmed is None:
                 return None
             result.start, result.end = result.start + trimmed[0], result.start + trimmed[1]
-            after = _NEXT_WORD.match(text, result.end)
-            if after is not None and after.group(1).lower() in STREET_SUFFIXES:
+            if names_a_place(text, result.start, result.end):
                 return None  # ``Katherine Drive``, ``Logan Viaduct``: a street or a place
         elif result.entity_type == "DATE_TIME" and _BARE_NUMBER.fullmatch(span):
             return None
@@ -107,7 +106,6 @@ class LatinNerRecognizer(SpacyRecognizer):
 
 _SAINT = regex.compile(r"(?:Saint|Sainte|St|Ste|San|Santa|Santo|Sankt|São)\b")
 _SAINT_BEFORE = regex.compile(r"(?<![\p{L}])(?:Saint|Sainte|St|Ste|San|Santa|Santo|Sankt|São)\.?[ \t-]$")
-_NEXT_WORD = regex.compile(r"[ \t]+(\p{Lu}\p{Ll}+)\b")
 _SENTENCE_START = regex.compile(r"(?:^|[.!?:;\n]\s*|[«\"(]\s*)$")
 _ONE_WORD = regex.compile(r"\p{L}[\p{L}'’-]*")
 

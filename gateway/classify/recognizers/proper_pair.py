@@ -23,8 +23,7 @@ from collections.abc import Iterator
 import regex
 
 from gateway.classify.recognizers.base import ScanningRecognizer
-from gateway.classify.recognizers.full_name import NOT_SURNAMES, PLACE_BEFORE, is_name_run
-from gateway.classify.recognizers.name_shape import is_non_name
+from gateway.classify.recognizers.full_name import PLACE_BEFORE, is_name_run, not_a_surname
 
 SCORE = 0.5
 _CAP = r"\p{Lu}[\p{Ll}'’]+(?:-\p{Lu}[\p{Ll}'’]+)?"
@@ -76,7 +75,7 @@ _BUSINESS_WORDS_TEXT = """
     europa europea europeo europese central centrale nord sud norte este oeste oost west zuid
     noord centro centrum koninklijke royal uitgevers uitgeverij bioscopen holding
     di del dei della delle ed al alla allo don monte valle rio rocca torre stazione lido bagni terme
-    ponte piano poggio pieve colle lago fiume isola riva borgo frazione
+    ponte piano poggio pieve colle lago fiume isola riva borgo frazione con sul sulla in
 """
 _BUSINESS_WORDS = frozenset(_BUSINESS_WORDS_TEXT.split())
 _PLACE_FIRST = PLACE_BEFORE | {"são", "sesto", "quarto", "quinto", "settimo"}
@@ -155,4 +154,4 @@ def _german(text: str) -> Iterator[tuple[int, int, float]]:
 
 def _not_a_name(word: str) -> bool:
     lowered = word.lower()
-    return lowered in _BUSINESS_WORDS or lowered in NOT_SURNAMES or is_non_name(word)
+    return lowered in _BUSINESS_WORDS or lowered in PLACE_BEFORE or not_a_surname(word)
