@@ -65,6 +65,10 @@ PAIRS = [
     ("nl", "Controleer de betaling van Joep Mertens aan de bank.", "Joep Mertens"),
     ("pt", "Confirme a transferência para Severino Tavares hoje.", "Severino Tavares"),
     ("de", "Bitte die Zahlung von Gerlinde Hövelmann prüfen.", "Gerlinde Hövelmann"),
+    ("de-laut", "Laut Adelheid Gute wurde die Zahlung doppelt gebucht.", "Adelheid Gute"),
+    ("de-opening", "Walfried Jopich hat gestern wegen der Kreditkarte angerufen.", "Walfried Jopich"),
+    ("es-opening", "Sancho Pintor ha llamado por la tarjeta bloqueada.", "Sancho Pintor"),
+    ("nl-particle", "Volgens Maya de Keijzer is de afschrijving niet dubbel.", "Maya de Keijzer"),
 ]
 
 
@@ -80,6 +84,8 @@ CHINESE = [
     ("请给张伟转账五千元。", "张伟"),
     ("已通知陈静办理手续。", "陈静"),
     ("刘洋的新收货地址已更新。", "刘洋"),
+    ("周五十点和刘海燕开会。", "刘海燕"),
+    ("据何健说，这笔扣款重复了。", "何健"),
 ]
 
 
@@ -126,6 +132,8 @@ CLEAN = [
     "He lives on the north side of Logan Viaduct.",
     "Bei Fragen wenden Sie sich an Ihre Filiale.",
     "Beschreibe die Vorteile von Private Banking für Neukunden.",
+    "Die Drewes hat ihre Kreditlinie erhöht.",
+    "Het bedrijf De Persgroep heeft de kredietlijn verhoogd.",
     "Hallo Team,\nbitte prüft die Zahlen.",
     "However, can you summarise the report?",
     "请向银行申请贷款。",

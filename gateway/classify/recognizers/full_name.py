@@ -63,6 +63,7 @@ _PLACE_BEFORE_TEXT = """
     impasse chemin square straat laan plein gracht kade hotel colegio instituto istituto liceo
     scuola ospedale hospital aeropuerto aeroporto stazione estación gare fondazione fundación
     fondation stiftung premio prix preis teatro museo musée museum universidad università université
+    bedrijf firma empresa società azienda ditta unternehmen société compagnie company
     oude oud nieuw nieuwe groot grote klein kleine neu neuen alt bad nord süd ost west nuovo nuova vecchio nueva
     nuevo vieux vieille grand grande petit petite port porto monte mont val villa castel castello
     borgo torre puerto playa isla cala ciudad
@@ -97,9 +98,7 @@ _SURNAME_LIKE_PLACES = frozenset(_SURNAME_LIKE_PLACES_TEXT.split())
 _ARTICLES = frozenset(
     {"el", "la", "los", "las", "le", "les", "il", "lo", "de", "den", "het", "the", "der", "die", "das"}
 )
-_LOCATIVE = frozenset(
-    {"on", "at", "in", "of", "near", "off", "along", "from", "to", "via", "into", "onto", "toward", "towards", "by"}
-)
+_LOCATIVE = frozenset({"on", "at", "in", "of", "near", "off", "along", "via", "into", "onto", "toward", "towards"})
 _COMPANY_AFTER = regex.compile(
     r"[ \t]*(?:&|\+|\bund\b|\be\b|\by\b|\bet\b|\ben\b|\band\b)[ \t]*"
     r"(?i:co\b|cie\b|söhne|sohn|figli|figlio|hijos|hijo|fils|zonen|zoon|asociados|associati|associés|partner)"

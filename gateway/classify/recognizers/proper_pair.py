@@ -39,8 +39,28 @@ _ROMANCE_NL_WORDS_TEXT = """
     el los las del que para por con una es está son al lo se su sus muy también pero como il della
     delle dei degli che per gli sono è di nel nella alla allo anche ma come questo het een van voor
     met niet op te zijn wordt naar bij ook maar dat deze dit worden os em não na no uma com pelo
-    pela ao às são está
+    pela ao às são está de volgens heb hebben werd moet nog uur i e y o
 """
+# Words only Dutch writes: where they are, a lower-case particle between two capitalised
+# words is a Dutch surname's (``Maya de Keijzer``, ``Seth van Stralen``).
+_DUTCH_ONLY = frozenset(
+    {"het", "een", "niet", "zijn", "wordt", "naar", "volgens", "ook", "maar", "deze", "dit", "heeft", "heb", "uur"}
+)
+_DUTCH_NAME = regex.compile(
+    rf"(?<![\p{{L}}\p{{N}}_@./-])({_CAP}[ \t]+"
+    rf"(?:van der|van den|van de|van|de|der|den|ter|ten|in 't|op de)[ \t]+{_CAP})"
+    r"(?![\p{L}\p{N}_@])"
+)
+# A capitalised pair that opens a sentence and is followed by the verb of a person: a name
+# where nouns take an article (``Ronny Kramer hat angerufen``, ``Sancho Pintor ha llamado``,
+# ``Dex Stralen belde``); ``Der Kunde hat`` has one.
+_OPENING_NAME = regex.compile(
+    rf"(?:^|(?<=[.!?\n][ \t]*))({_CAP}(?:[ \t]+(?:{_PARTICLE}[ \t]+)?{_CAP}){{1,2}})[ \t]+"
+    r"(?=(?:hat|hatte|ist|war|wird|wurde|möchte|bittet|fragt|schreibt|ruft|teilt|meldet|kann|will|"
+    r"benötigt|wünscht|beantragt|ha|había|llamó|pide|solicita|quiere|dice|escribe|está|"
+    r"aveva|chiede|vuole|scrive|chiama|è|heeft|belde|vraagt|wil|schrijft|zegt|meldt|"
+    r"tem|ligou|pede|quer|diz)\b)"
+)
 _DE_WORDS_TEXT = """
     der die das und ist nicht mit für von sie ihr ihre ihren den dem des ein eine einen zu auf im
     wir ich bei nach aus wird werden wurde hat haben sind bitte auch oder
@@ -85,7 +105,8 @@ _PLACE_FIRST = PLACE_BEFORE | {"são", "sesto", "quarto", "quinto", "settimo"}
 # noun cannot stand: right after a preposition without an article (``an Jörg Brandt``, ``von
 # Gerlinde Hövelmann``; a noun takes one: ``an die Bank``, ``von der Filiale``).
 _DE_RUN = regex.compile(
-    r"(?<=(?<![\p{L}])(?:an|von|für|mit|bei|durch|gegen|über|zugunsten|namens|seitens|gez\.)[ \t]+)"
+    r"(?<=(?<![\p{L}])(?i:an|von|für|mit|bei|durch|gegen|über|zugunsten|namens|seitens|gez\.|laut|gemäß|"
+    r"zwischen|ohne|samt|nebst)[ \t]+)"
     rf"({_CAP}[ \t]+(?:(?:von|van|de|zu|von der|van der)[ \t]+)?{_CAP}(?:[ \t]+{_CAP})?)(?![\p{{L}}\p{{N}}_@])"
 )
 _DE_NOT_NAMES_TEXT = """
@@ -93,6 +114,8 @@ _DE_NOT_NAMES_TEXT = """
     montag dienstag mittwoch donnerstag freitag samstag sonntag januar februar märz april mai juni
     juli august september oktober november dezember quartal jahr jahres monat monats woche tag
     frau herr herrn firma familie team abteilung filiale kunde kunden konto karte bank sparkasse
+    die der das den dem des ein eine einen einem einer eines dieser diese dieses jeder jede jedes
+    unser unsere sein seine mein meine kein keine
 """
 _DE_NOT_NAMES = frozenset(_DE_NOT_NAMES_TEXT.split())
 # Endings of German nouns that no surname of the region has.
@@ -125,8 +148,17 @@ class ProperNamePairRecognizer(ScanningRecognizer):
         """The matches in ``text`` read as ``language`` (``dominant_language``'s answer)."""
         if language == "de":
             yield from _german(text)
+        if language not in ("de", "romance_nl"):
+            return
+        for match in _OPENING_NAME.finditer(text):
+            if _is_name(text, match.start(1), match.end(1)):
+                yield match.start(1), match.end(1), SCORE
         if language != "romance_nl":
             return
+        if not _DUTCH_ONLY.isdisjoint(_LOWER_WORD.findall(text)):
+            for match in _DUTCH_NAME.finditer(text, overlapped=True):
+                if _is_name(text, match.start(1), match.end(1)):
+                    yield match.start(1), match.end(1), 0.6
         for match in _RUN.finditer(text):
             words = _WORD.findall(match.group(1))
             first = words[0].lower()
@@ -150,6 +182,17 @@ def _german(text: str) -> Iterator[tuple[int, int, float]]:
             continue
         if is_name_run(text, match.start(1), match.end(1)):
             yield match.start(1), match.end(1), SCORE
+
+
+def _is_name(text: str, start: int, end: int) -> bool:
+    words = _WORD.findall(text, start, end)
+    if words[0].lower() in _PLACE_FIRST or words[0].lower() in _ARTICLES:
+        return False
+    if any(_not_a_name(word) or word.lower() in _DE_NOT_NAMES for word in words):
+        return False
+    if any(word.lower().endswith(_DE_NOUN_ENDINGS) for word in words):
+        return False
+    return is_name_run(text, start, end)
 
 
 def _not_a_name(word: str) -> bool:
