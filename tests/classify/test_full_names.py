@@ -133,6 +133,7 @@ CLEAN = [
     "Bei Fragen wenden Sie sich an Ihre Filiale.",
     "Beschreibe die Vorteile von Private Banking für Neukunden.",
     "Die Drewes hat ihre Kreditlinie erhöht.",
+    "List the risks of the Patterson, Shaw and Steele loan facility of USD 564,508.",
     "Het bedrijf De Persgroep heeft de kredietlijn verhoogd.",
     "Hallo Team,\nbitte prüft die Zahlen.",
     "However, can you summarise the report?",

@@ -126,16 +126,26 @@ _COMPANY_SUFFIX = regex.compile(
     r"\.?(?=$|[\s,.;:)])",
     regex.IGNORECASE,
 )
+_FIRM_LIST = regex.compile(
+    r"(?i:\bthe|\bder|\bdie|\bdas|\bla|\ble|\bel|\bil)\s+"
+    r"(\p{Lu}[\p{Ll}'’-]+(?:,\s*\p{Lu}[\p{Ll}'’-]+)+,?\s+(?:and|&|und|et|y|e|en)\s+\p{Lu}[\p{Ll}'’-]+)"
+)
 _FIRM_OF_SURNAMES = regex.compile(r"(?:^|\s)(?:the|der|die|das|la|le|les|el|los|il|lo|de)\s+$", regex.IGNORECASE)
 
 
 def _is_company(text: str, start: int, end: int) -> bool:
     """A PERSON span that names a company: a company form in it or right after it (``James LLC``,
     ``Leclerc Techer SA``), or surnames joined by ``and``/``,`` after an article (``the Johnson,
-    Stout and Barton loan facility``)."""
+    Stout and Barton loan facility``), the span itself or a list around it that holds it."""
     if _COMPANY_SUFFIX.search(text[start : min(len(text), end + 14)]) is not None:
         return True
     span = text[start:end]
-    return (" and " in span or "," in span or " & " in span) and (
+    if (" and " in span or "," in span or " & " in span) and (
         _FIRM_OF_SURNAMES.search(text[max(0, start - 5) : start]) is not None
-    )
+    ):
+        return True
+    # The model often tags one surname of such a firm only: look at the whole list around it.
+    for firm in _FIRM_LIST.finditer(text, max(0, start - 80), min(len(text), end + 80)):
+        if firm.start(1) <= start and end <= firm.end(1):
+            return True
+    return False
