@@ -86,6 +86,8 @@ CHINESE = [
     ("刘洋的新收货地址已更新。", "刘洋"),
     ("周五十点和刘海燕开会。", "刘海燕"),
     ("据何健说，这笔扣款重复了。", "何健"),
+    ("赵杨打电话询问被冻结的卡。", "赵杨"),
+    ("我和翁小红谈了房贷的事。", "翁小红"),
 ]
 
 
@@ -124,6 +126,8 @@ CLEAN = [
     "Die Otto Schmidt GmbH zahlt die Rechnung am Montag.",
     "Traduis les horaires de l'agence de Sainte Audrey-la-Forêt en anglais.",
     "Traduci gli orari della filiale di Borgo San Lorenzo in inglese.",
+    "Avvisa la filiale di Bagnolo Piemonte.",
+    "Informe a la oficina de Villanueva Pardo.",
     "Elenca i rischi della linea di credito di Giordano Ferrari S.p.A. di 500.000 EUR.",
     "Enumera los riesgos de la línea de crédito de Construcciones López S.L. por 300.000 EUR.",
     "Vertaal de openingstijden van het kantoor in Den Haag naar het Engels.",

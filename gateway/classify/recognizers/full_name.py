@@ -98,6 +98,12 @@ _SURNAME_LIKE_PLACES = frozenset(_SURNAME_LIKE_PLACES_TEXT.split())
 _ARTICLES = frozenset(
     {"el", "la", "los", "las", "le", "les", "il", "lo", "de", "den", "het", "the", "der", "die", "das"}
 )
+# A branch's town: ``filiale di``, ``oficina de``, ``Filiale in``, ``kantoor in``, ``agence de``.
+_BRANCH = frozenset(
+    {"filiale", "filiali", "agenzia", "sede", "sportello", "succursale", "oficina", "sucursal", "agencia",
+     "kantoor", "vestiging", "agence", "branch", "office", "niederlassung", "geschäftsstelle"}
+)  # fmt: skip
+_BRANCH_OF = frozenset({"di", "de", "del", "in", "a", "van", "te", "à", "d", "of", "at", "im", "von"})
 _LOCATIVE = frozenset({"on", "at", "in", "of", "near", "off", "along", "via", "into", "onto", "toward", "towards"})
 _COMPANY_AFTER = regex.compile(
     r"[ \t]*(?:&|\+|\bund\b|\be\b|\by\b|\bet\b|\ben\b|\band\b)[ \t]*"
@@ -256,9 +262,11 @@ def names_a_place(text: str, start: int, end: int) -> bool:
 
 def is_name_run(text: str, start: int, end: int) -> bool:
     """Neither a place or institution before it nor a company form or place noun after it."""
-    before = _WORD.findall(text, max(0, start - 20), start)
+    before = _WORD.findall(text, max(0, start - 30), start)
     if before and before[-1].lower().rstrip("'’") in PLACE_BEFORE:
         return False
+    if len(before) >= 2 and before[-2].lower() in _BRANCH and before[-1].lower().rstrip("'’") in _BRANCH_OF:
+        return False  # ``filiale di Bagnolo Piemonte``, ``oficina de Villanueva``: a town
     if any(not_a_surname(word) for word in _WORD.findall(text, start, end)):
         return False
     after = _NEXT_TOKEN.match(text, end)

@@ -40,7 +40,7 @@ _SINGLE_SURNAMES = (
     "戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻"
     "苑迟邝官封谈匡鞠惠荆乐冀郁胥南班储原栗燕楚鄢劳谌奚皮粟冼蔺楼盘满闻位厉伊仝区郜海阚花权强帅屠豆朴盖练"
     "廉禹井祖漆巴丰支卿国狄平计索宣晋相初门云容敬来扈晁芮都普阙浦戈伏鹿薄邸雍辜羊阿乌母裘亓修邰赫杭况那宿"
-    "鲜印逯隆茹诸战慕危玉银亢嵇公哈湛宾戎勾茅利於呼居揭干但尉冶斯元束檀衣信展阴昝智幸奉植衡富尧闭由"
+    "鲜印逯隆茹诸战慕危玉银亢嵇公哈湛宾戎勾茅利於呼居揭干但尉冶斯元束檀衣信展阴昝智幸奉植衡富尧闭由阎傅"
 )
 _COMPOUND_SURNAMES = (
     "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒",
@@ -48,7 +48,7 @@ _COMPOUND_SURNAMES = (
 )  # fmt: skip
 _NOT_IN_NAME = (
     "的了是在和与及或为于已向给被把对从到将说要您你我他她们账帐卡号电手身证银行"
-    "请吗呢吧啊来去有无不也都还就会能可以这那哪个先女小转汇"
+    "请吗呢吧啊来去有无不也都还就会能可以这那哪个先女转汇"
 )
 _SURNAME = "(?:" + "|".join(_COMPOUND_SURNAMES) + f"|[{_SINGLE_SURNAMES}])"
 _GIVEN = rf"(?:(?![{_NOT_IN_NAME}])[\u4e00-\u9fff]){{1,2}}"
@@ -101,6 +101,8 @@ _ZH_POSSESSION = (
     r"(?=的(?:新|旧|个人|银行|信用|借记)?(?:账户|帐户|账号|帐号|卡|信用卡|借记卡|贷款|房贷|存款|余额|地址|收货地址|"
     r"电话|手机|邮箱|身份证|护照|申请|订单|交易|还款|合同|保单|工资|投诉|资料|信息|证件|转账|汇款|付款))"
 )
+# Where the name opens a sentence and does what people do (``赵杨打电话询问``, ``王芳来电``).
+_ZH_SUBJECT = r"(?=打电话|打来|来电|致电|说|表示|称|询问|咨询|投诉|反映|申请|要求|提出|希望|需要|想要|已经|昨天|今天)"
 _PATTERNS: tuple[tuple[regex.Pattern[str], float], ...] = tuple(
     (regex.compile(pattern), score)
     for pattern, score in (
@@ -112,6 +114,7 @@ _PATTERNS: tuple[tuple[regex.Pattern[str], float], ...] = tuple(
         (rf"{_SURNAME}(?:{_GIVEN})?(?=(?:{_ZH_ADDRESS}))", 0.85),
         (rf"(?<=(?:{_ZH_TAKES_PERSON})){_ZH_NOT_NAMES}{_SURNAME}{_GIVEN}{_ZH_AFTER_NAME}", 0.6),
         (rf"(?<=^|[\s，。、；：:,.;!?！？（）()“”\"']){_ZH_NOT_NAMES}{_SURNAME}{_GIVEN}{_ZH_POSSESSION}", 0.6),
+        (rf"(?<=^|[\s，。、；：:,.;!?！？（）()“”\"']){_ZH_NOT_NAMES}{_SURNAME}{_GIVEN}{_ZH_SUBJECT}", 0.6),
     )
 )
 _LATIN = tuple((regex.compile(pattern), score, need) for pattern, score, need in salutation.LATIN_PATTERNS)
