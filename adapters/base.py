@@ -58,6 +58,29 @@ class Usage:
 
 
 @dataclass(frozen=True, slots=True)
+class AnswerExtras:
+    """The parts of an answer beside its text and tool calls, passed back as the upstream sent them.
+
+    ``refusal``: the model's safety refusal (``message.refusal``); ``reasoning_content``: a
+    reasoning model's thinking (vLLM, DeepSeek); ``annotations``: citations; ``logprobs``: the
+    choice's ``logprobs`` object (``{"content": [...], "refusal": ...}``); ``system_fingerprint``:
+    the upstream's backend configuration. In a stream each chunk carries its own piece.
+    """
+
+    refusal: str | None = None
+    reasoning_content: str | None = None
+    annotations: list[dict[str, Any]] | None = None
+    logprobs: dict[str, Any] | None = None
+    system_fingerprint: str | None = None
+
+    def __bool__(self) -> bool:
+        return any(
+            v is not None
+            for v in (self.refusal, self.reasoning_content, self.annotations, self.logprobs, self.system_fingerprint)
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Chunk:
     """A piece of a streamed answer.
 
@@ -71,6 +94,8 @@ class Chunk:
     usage: Usage | None = None
     response_id: str | None = None  # the upstream's id and model for this answer (the last chunk), for traces
     response_model: str | None = None
+    extras: AnswerExtras | None = None
+    """What else the upstream said in this piece (refusal, reasoning, log probabilities...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +106,7 @@ class Completion:
     tool_calls: list[dict[str, Any]] | None = None
     response_id: str | None = None  # the upstream's id and model for this answer, for traces
     response_model: str | None = None
+    extras: AnswerExtras | None = None
 
 
 class Adapter(abc.ABC):
@@ -105,7 +131,10 @@ class Adapter(abc.ABC):
         tool_calls: dict[int, dict[str, Any]] = {}
         finish_reason = "stop"
         usage: Usage | None = None
+        extras: list[AnswerExtras] = []
         async for chunk in self.stream(call):
+            if chunk.extras:
+                extras.append(chunk.extras)
             if chunk.content:
                 parts.append(chunk.content)
             for delta in chunk.tool_calls or ():
@@ -119,6 +148,7 @@ class Adapter(abc.ABC):
             finish_reason=finish_reason,
             usage=usage or Usage(),
             tool_calls=[tool_calls[i] for i in sorted(tool_calls)] or None,
+            extras=join_extras(extras),
         )
 
     async def start(self) -> None:  # noqa: B027 - optional hook
@@ -132,12 +162,33 @@ class Adapter(abc.ABC):
         return True
 
 
+def join_extras(pieces: list[AnswerExtras]) -> AnswerExtras | None:
+    """A stream's extras as one answer's: texts joined, lists and log probabilities concatenated."""
+    if not pieces:
+        return None
+
+    def text(name: str) -> str | None:
+        parts = [getattr(p, name) for p in pieces if getattr(p, name) is not None]
+        return "".join(parts) if parts else None
+
+    annotations = [a for p in pieces for a in p.annotations or ()]
+    logprobs: dict[str, Any] | None = None
+    for piece in pieces:
+        if piece.logprobs is None:
+            continue
+        logprobs = logprobs or {"content": None, "refusal": None}
+        for key in ("content", "refusal"):
+            more = piece.logprobs.get(key)
+            if isinstance(more, list):
+                logprobs[key] = [*(logprobs[key] or []), *more]
+    fingerprint = next((p.system_fingerprint for p in reversed(pieces) if p.system_fingerprint), None)
+    return AnswerExtras(text("refusal"), text("reasoning_content"), annotations or None, logprobs, fingerprint)
+
+
 def merge_tool_call_delta(acc: dict[int, dict[str, Any]], delta: Mapping[str, Any]) -> None:
     """Fold one streamed tool-call delta into complete tool calls by index."""
     index = int(delta.get("index", 0))
-    call = acc.setdefault(
-        index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
-    )
+    call = acc.setdefault(index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
     if delta.get("id"):
         call["id"] = delta["id"]
     function = delta.get("function") or {}

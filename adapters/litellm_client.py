@@ -28,9 +28,10 @@ error in the cause chain
 a JSON decoding error in the cause chain   ``UpstreamError(retryable=True)``
 a body, stream or header over the target's ``UpstreamTooLarge`` (not retried)
 ``limits`` (``adapters/bounded_session.py``)
-``ContextWindowExceededError``,            ``UpstreamError(retryable=False,
-``ContentPolicyViolationError``            upstream_status=400)``
-anything with an HTTP ``status_code``      ``UpstreamError(upstream_status=status)``,
+``ContextWindowExceededError``,            ``UpstreamRejected`` (400 to the client:
+``ContentPolicyViolationError``, HTTP      the request's own error; no retry, no
+400, 413, 415, 422                         fallback)
+anything else with an HTTP ``status_code``      ``UpstreamError(upstream_status=status)``,
                                            retryable for 408, 409, 429 and 5xx, with
                                            ``retry_after_s`` from the response headers
 anything else                              ``UpstreamError(retryable=False)``
@@ -73,10 +74,13 @@ from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from adapters.base import Adapter, Chunk, Completion, ModelCall, ResponseLimits
 from adapters.bounded_session import BodyTooLarge, bounded_session
 from adapters.openai_wire import (
+    CLIENT_ERROR_STATUSES,
+    CLOSED_API_PARAMS,
     StreamAssembler,
     chat_params,
     is_retryable_status,
     parse_completion,
+    rejection,
     retry_after_seconds,
 )
 from gateway.errors import UpstreamError, UpstreamTimeout, UpstreamTooLarge, UpstreamUnreachable
@@ -230,7 +234,7 @@ class LiteLLMAdapter(Adapter):
     def _arguments(self, call: ModelCall, deadline: float, *, stream: bool) -> dict[str, Any]:
         remaining = max(deadline - asyncio.get_running_loop().time(), 0.001)
         arguments: dict[str, Any] = {
-            **chat_params(call.params),
+            **chat_params(call.params, CLOSED_API_PARAMS),
             "model": self.model,
             "messages": call.messages,
             "api_key": self._api_key(),
@@ -289,10 +293,14 @@ class LiteLLMAdapter(Adapter):
             return UpstreamUnreachable(f"could not connect to upstream {self._target}")
         if isinstance(exc, errors.Timeout) or any(isinstance(c, httpx.TimeoutException) for c in causes):
             return UpstreamTimeout(f"upstream {self._target} timed out")
+        said = {"code": getattr(exc, "code", None), "type": getattr(exc, "type", None),
+                "param": getattr(exc, "param", None)}  # fmt: skip
         if isinstance(exc, errors.ContextWindowExceededError):
-            return UpstreamError(f"{self._target}: context window exceeded", retryable=False, upstream_status=400)
+            return rejection(400, said, reason="the prompt is longer than the model's context")
         if isinstance(exc, errors.ContentPolicyViolationError):
-            return UpstreamError(f"{self._target}: refused by content policy", retryable=False, upstream_status=400)
+            return rejection(400, said, reason="the provider's content policy refused it")
+        if status in CLIENT_ERROR_STATUSES:
+            return rejection(status, said)
         if status is not None and status < 500:
             return self._status_error(exc, status)
         if any(isinstance(c, json.JSONDecodeError) for c in causes):

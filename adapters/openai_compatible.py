@@ -14,7 +14,9 @@ call's ``deadline_s`` passed
 no free pooled connection in time             ``Overloaded`` (``Retry-After: 1``)
 HTTP 408, 409, 429, 5xx                       ``UpstreamError(retryable=True,
                                               upstream_status, retry_after_s)``
-any other non-2xx (400, 401, 404, 3xx...)     ``UpstreamError(retryable=False)``
+HTTP 400, 413, 415, 422: the request itself   ``UpstreamRejected`` (400 to the client,
+is wrong                                      no retry, no fallback)
+any other non-2xx (401, 403, 404, 3xx...)     ``UpstreamError(retryable=False)``
 2xx with a body we cannot read (bad JSON,     ``UpstreamError(retryable=True,
 no choices, a stream cut before its end)      upstream_status=<the 2xx>)``
 an ``{"error": ...}`` event inside a stream   as its ``code`` were an HTTP status
@@ -73,11 +75,14 @@ from adapters.httpclient import (
     ResponseTooLarge,
 )
 from adapters.openai_wire import (
+    CLIENT_ERROR_STATUSES,
     SSEDecoder,
     StreamAssembler,
     chat_params,
+    error_object,
     is_retryable_status,
     parse_completion,
+    rejection,
     retry_after_seconds,
 )
 from gateway.errors import Overloaded, UpstreamError, UpstreamTimeout, UpstreamTooLarge, UpstreamUnreachable
@@ -182,7 +187,7 @@ class OpenAICompatibleAdapter(Adapter):
                 )  # fmt: skip
                 try:
                     if not 200 <= response.status < 300:
-                        raise self._status_error(response)
+                        raise await self._status_error(response)
                     content = await response.read()
                 finally:
                     response.release()
@@ -202,7 +207,10 @@ class OpenAICompatibleAdapter(Adapter):
                 )  # fmt: skip
         try:
             if not 200 <= response.status < 300:
-                raise self._status_error(response)
+                with self._translate():
+                    async with asyncio.timeout_at(deadline):
+                        error = await self._status_error(response)
+                raise error
             async for chunk in self._chunks(response, deadline):
                 yield chunk
         finally:
@@ -306,7 +314,11 @@ class OpenAICompatibleAdapter(Adapter):
         except HttpError as exc:  # ReadError: reset or closed mid-response
             raise UpstreamError(f"connection to upstream {self._host} failed ({type(exc).__name__})") from None
 
-    def _status_error(self, response: Response | LibraryResponse) -> UpstreamError:
+    async def _status_error(self, response: Response | LibraryResponse) -> UpstreamError:
+        """The error for a non-2xx answer; a refusal of the request itself (``CLIENT_ERROR_STATUSES``)
+        is read for its error code and param (``rejection``), the client's error."""
+        if response.status in CLIENT_ERROR_STATUSES:
+            return rejection(response.status, error_object(await response.read()))
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in response.headers}
         return UpstreamError(
             f"upstream {self._host} answered HTTP {response.status}",
@@ -318,6 +330,8 @@ class OpenAICompatibleAdapter(Adapter):
     def _event_error(self, error: object) -> UpstreamError:
         code = error.get("code") if isinstance(error, dict) else None
         status = int(code) if isinstance(code, int | str) and str(code).isdigit() else None
+        if status in CLIENT_ERROR_STATUSES:
+            return rejection(status, error)
         return UpstreamError(
             f"upstream {self._host} reported an error" + (f" (code {status})" if status else ""),
             retryable=status is None or is_retryable_status(status),

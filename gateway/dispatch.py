@@ -25,7 +25,9 @@ The adapter then gets a deadline of ``min(target.timeout_s, time left)``, and
 a stream must yield its first chunk within ``first_token_timeout_s``. Retryable
 failures are retried on the same target (``gateway/resilience/retry.py``:
 backoff with jitter, ``Retry-After`` up to a cap, the retry budget), then the
-next target is tried. A stream falls back only before its first chunk; after
+next target is tried; an ``UpstreamRejected`` (the upstream refused the request
+itself: HTTP 400, 413, 415, 422) ends the chain at once, as the client's error
+(400), with no other target tried. A stream falls back only before its first chunk; after
 it, a failure ends the stream (``StreamInterrupted``) and the answer is never
 continued elsewhere.
 
@@ -58,6 +60,7 @@ from gateway.errors import (
     Overloaded,
     StreamInterrupted,
     UpstreamError,
+    UpstreamRejected,
     UpstreamTimeout,
     UpstreamUnreachable,
 )
@@ -232,6 +235,8 @@ class TargetChain:
             return await retrying(once, name, call)
         except _Skipped:
             return None
+        except UpstreamRejected:
+            raise  # the request's own error (an upstream 4xx): no other target would take it either
         except Overloaded as error:
             self._overloaded = error
             self._attempts.append(Attempt(name, self._residency(name), "not_sent", "overloaded"))

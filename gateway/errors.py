@@ -149,6 +149,24 @@ class UpstreamError(GatewayError):
         self.retry_after_s = retry_after_s
 
 
+class UpstreamRejected(UpstreamError):
+    """400: the upstream refused the request itself (HTTP 400, 413, 415 or 422: a parameter it does
+    not take, an image for a text model, a prompt longer than its context). It is the client's
+    error: answered as ``invalid_request_error``, never retried, no other target tried (the same
+    request would be refused again), one ledger and audit row. The message gives the upstream's
+    status and, when they are plain identifiers, its error ``code``, ``type`` and ``param``;
+    never its text, which may quote the prompt.
+    """
+
+    status = 400
+    type = "invalid_request_error"
+    code = "upstream_rejected"
+
+    def __init__(self, message: str, *, upstream_status: int | None = 400, param: str | None = None) -> None:
+        super().__init__(message, retryable=False, upstream_status=upstream_status)
+        self.param = param
+
+
 class UpstreamTimeout(UpstreamError):
     """504: the upstream did not answer in time."""
 

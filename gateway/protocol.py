@@ -5,30 +5,38 @@ message, a content part, a tool, ``tool_choice``, ``response_format``...) is
 refused with a 400 that names its position, never its text (a key can be the
 prompt). The fields some proxies accept to redirect traffic (``api_base``,
 ``base_url``, ``api_key``, ``fallbacks``, ``mock_response``...) are refused
-with a message that says why. Free-form JSON is accepted in exactly two
-places, both sent upstream and both read whole by the classifier (keys and
-values, ``gateway/outbound.py``): a function's ``parameters`` schema and a
-``json_schema`` response format's ``schema``.
+with a message that says why; the fields of OpenAI's API the gateway does not
+serve (``NOT_SUPPORTED``, ``store: true``...) with one that says "not supported
+here" and why. Free-form JSON is accepted where the APIs define it, all of it
+sent upstream and read whole by the classifier (keys and values,
+``gateway/outbound.py``): a function's ``parameters`` schema, a ``json_schema``
+response format's ``schema``, vLLM's ``guided_json`` and ``chat_template_kwargs``.
 
-What leaves is built from these models alone (``ChatCompletionRequest.forwarded``):
-the messages and the ``FORWARDED_PARAMS``. ``n`` (1 only), ``stream`` and
-``stream_options`` shape the gateway's own answer; ``metadata`` and ``store``
-are accepted for client compatibility and dropped: nothing of them leaves.
-Responses are built as plain dicts (``completion_body``, ``chunk_body``) and
-serialised with orjson.
+Every field says where it goes (``Fate``, read by ``fate_of``): to every target,
+to ``openai_compatible`` targets only (vLLM's extras), translated (legacy
+``functions``/``function_call`` become ``tools``/``tool_choice``), or the
+gateway's own. ``FORWARDED_PARAMS``, the one list every adapter's list derives
+from, is read from those marks. What leaves is built from these models alone
+(``ChatCompletionRequest.params``): the messages and the forwarded parameters.
+``metadata`` and ``store: false`` are accepted and never sent (at a provider
+they only concern stored completions, which the gateway never asks for).
+Answers are built in ``gateway/answers.py``.
 """
 
 from __future__ import annotations
 
-import time
 import types
 import typing
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
-from adapters.base import Completion, Usage
+# The answers' builders, where the request path has always imported them from.
+from gateway.answers import chunk_body as chunk_body
+from gateway.answers import completion_body as completion_body
+from gateway.answers import usage_body as usage_body
 
 # Fields that would let a client choose where traffic goes or how it is routed.
 ROUTING_FIELDS = frozenset(
@@ -51,27 +59,26 @@ ROUTING_FIELDS = frozenset(
     }
 )
 
-# Parameters passed on to the model: the one list (everything else in the request is ours).
-FORWARDED_PARAMS = (
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "max_completion_tokens",
-    "stop",
-    "seed",
-    "presence_penalty",
-    "frequency_penalty",
-    "logit_bias",
-    "logprobs",
-    "top_logprobs",
-    "tools",
-    "tool_choice",
-    "parallel_tool_calls",
-    "response_format",
-    "user",
-    "reasoning_effort",
-)
-SAMPLING_FIELDS = FORWARDED_PARAMS  # the name older code and tests use
+NOT_SUPPORTED = {
+    "audio": "audio output is not served: the gateway's targets answer in text",
+    "prediction": "predicted outputs are not passed to any target",
+    "web_search_options": "a model may not search the web from behind the gateway (what it sends is unclassified)",
+    "moderation": "moderation is not run by the targets behind the gateway",
+    "prompt_cache_options": "the gateway asks no provider to keep prompts longer than its default",
+    "prompt_cache_retention": "the gateway asks no provider to keep prompts longer than its default",
+}
+"""Fields of OpenAI's Chat Completions API the gateway refuses (400), and why: never silently dropped."""
+
+Fate = Literal["all", "openai_compatible", "translated", "gateway"]
+"""What becomes of a request field: passed on to every target (``all``), to ``openai_compatible``
+targets only (vLLM's extras), translated into other fields (legacy ``functions``), or used by the
+gateway itself and not sent (``gateway``: ``model``, ``messages``, ``stream``...)."""
+
+
+def _param(to: Fate = "all", **constraints: Any) -> Any:
+    """A request field's default (``None``) and its fate, read back by ``fate_of``."""
+    return Field(default=None, json_schema_extra={"x-forwarded-to": to}, **constraints)
+
 
 # A token id, as ``logit_bias`` keys it: digits only, short (no vocabulary has 10M tokens).
 TokenId = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,7}$")]
@@ -209,33 +216,58 @@ ResponseFormat = Annotated[TextFormat | JSONObjectFormat | JSONSchemaResponseFor
 
 class StreamOptions(_Wire):
     include_usage: bool = False
+    include_obfuscation: bool | None = None  # false only: the gateway's chunks carry no padding
 
 
 class ChatCompletionRequest(_Wire):
+    """One Chat Completions request; each field's ``x-forwarded-to`` says where it goes (``Fate``)."""
+
     model: str = Field(min_length=1, max_length=256)
     messages: list[Message] = Field(min_length=1)
     stream: bool = False
-    stream_options: StreamOptions | None = None
-    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
-    top_p: Annotated[float, Field(gt=0, le=1)] | None = None
-    max_tokens: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
-    max_completion_tokens: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
-    stop: StopSequence | Annotated[list[StopSequence], Field(max_length=4)] | None = None
-    seed: int | None = None
-    n: Annotated[int, Field(ge=1, le=1)] | None = None
-    presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
-    frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
-    logit_bias: Annotated[dict[TokenId, Annotated[float, Field(ge=-100, le=100)]], Field(max_length=1024)] | None = None
-    logprobs: bool | None = None
-    top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
-    tools: Annotated[list[Tool], Field(max_length=128)] | None = None
-    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
-    parallel_tool_calls: bool | None = None
-    response_format: ResponseFormat | None = None
-    user: str | None = Field(default=None, max_length=256)
-    reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
-    metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=16)] | None = None
-    store: bool | None = None
+    stream_options: StreamOptions | None = _param("gateway")
+    n: Annotated[int, Field(ge=1, le=1)] | None = _param("gateway")
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = _param()
+    top_p: Annotated[float, Field(gt=0, le=1)] | None = _param()
+    max_tokens: Annotated[int, Field(ge=1, le=1_000_000)] | None = _param()
+    max_completion_tokens: Annotated[int, Field(ge=1, le=1_000_000)] | None = _param()
+    stop: StopSequence | Annotated[list[StopSequence], Field(max_length=4)] | None = _param()
+    seed: int | None = _param()
+    presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = _param()
+    frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = _param()
+    logit_bias: Annotated[dict[TokenId, Annotated[float, Field(ge=-100, le=100)]], Field(max_length=1024)] | None = (
+        _param()
+    )
+    logprobs: bool | None = _param()
+    top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = _param()
+    tools: Annotated[list[Tool], Field(max_length=128)] | None = _param()
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = _param()
+    parallel_tool_calls: bool | None = _param()
+    response_format: ResponseFormat | None = _param()
+    user: str | None = _param(max_length=256)
+    safety_identifier: str | None = _param(max_length=64)
+    prompt_cache_key: str | None = _param(max_length=256)
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] | None = _param()
+    verbosity: Literal["low", "medium", "high"] | None = _param()
+    # Legacy function calling: sent as ``tools``/``tool_choice``, answered as ``function_call``.
+    functions: Annotated[list[FunctionDefinition], Field(min_length=1, max_length=128)] | None = _param("translated")
+    function_call: Literal["none", "auto"] | NamedFunction | None = _param("translated")
+    # Kept by the gateway, sent nowhere: at a provider they only tag stored completions, and
+    # the gateway never asks one to store a completion (``store: true`` is refused).
+    metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=16)] | None = _param("gateway")
+    store: bool | None = _param("gateway")
+    service_tier: Literal["auto", "default", "flex", "scale", "priority", "fast"] | None = _param("gateway")
+    modalities: list[Literal["text", "audio"]] | None = _param("gateway")
+    # vLLM's extra sampling and structured-output parameters: for ``openai_compatible`` targets only.
+    top_k: Annotated[int, Field(ge=-1, le=1_000_000)] | None = _param("openai_compatible")
+    min_p: Annotated[float, Field(ge=0, le=1)] | None = _param("openai_compatible")
+    min_tokens: Annotated[int, Field(ge=0, le=1_000_000)] | None = _param("openai_compatible")
+    repetition_penalty: Annotated[float, Field(gt=0, le=10)] | None = _param("openai_compatible")
+    chat_template_kwargs: dict[str, Any] | None = _param("openai_compatible")  # free-form, read whole
+    guided_json: dict[str, Any] | str | None = _param("openai_compatible")  # a JSON Schema, read whole
+    guided_regex: str | None = _param("openai_compatible", max_length=4096)
+    guided_choice: Annotated[list[str], Field(min_length=1, max_length=256)] | None = _param("openai_compatible")
+    guided_grammar: str | None = _param("openai_compatible", max_length=65536)
 
     @model_validator(mode="before")
     @classmethod
@@ -246,20 +278,70 @@ class ChatCompletionRequest(_Wire):
                 raise ValueError(
                     f"field {refused[0]!r} is not accepted: upstreams and routing are set by the gateway's policy"
                 )
+            for name in sorted(NOT_SUPPORTED.keys() & data.keys()):
+                if data[name] is not None:
+                    raise not_supported(name, NOT_SUPPORTED[name])
         return data
 
+    @model_validator(mode="after")
+    def _supported(self) -> ChatCompletionRequest:
+        if self.store:
+            raise not_supported("store", "the gateway never asks a provider to store a completion")
+        if self.service_tier not in (None, "auto", "default"):
+            raise not_supported("service_tier", "only the standard tier is served (its price is the one recorded)")
+        if self.modalities is not None and "audio" in self.modalities:
+            raise not_supported("modalities", "audio output is not served: the gateway's targets answer in text")
+        if self.stream_options is not None and self.stream_options.include_obfuscation:
+            raise not_supported("stream_options.include_obfuscation", "the gateway's chunks carry no padding")
+        if self.functions is not None and self.tools is not None:
+            raise not_supported("functions", "send either 'tools' or the older 'functions', not both")
+        if self.function_call is not None and (self.functions is None or self.tool_choice is not None):
+            raise not_supported("function_call", "it goes with 'functions' and without 'tool_choice'")
+        return self
+
+    @property
+    def legacy_functions(self) -> bool:
+        """Whether the client speaks the older function calling: answered as ``function_call``."""
+        return self.functions is not None
+
     def params(self) -> dict[str, Any]:
-        """The parameters that go to the model, as the client set them, in their wire shape."""
+        """The parameters that go to the model, as the client set them, in their wire shape;
+        legacy ``functions``/``function_call`` as the ``tools``/``tool_choice`` they mean."""
         out: dict[str, Any] = {}
         for name in FORWARDED_PARAMS:
             value = getattr(self, name)
             if value is None:
                 continue
             out[name] = _dump(value)
+        if self.functions is not None:
+            out["tools"] = [{"type": "function", "function": _dump(f)} for f in self.functions]
+        if isinstance(self.function_call, str):
+            out["tool_choice"] = self.function_call
+        elif self.function_call is not None:
+            out["tool_choice"] = {"type": "function", "function": _dump(self.function_call)}
         return out
 
     def wire_messages(self) -> list[dict[str, Any]]:
         return [m.model_dump(exclude_none=True, by_alias=True) for m in self.messages]
+
+
+def not_supported(param: str, why: str) -> PydanticCustomError:
+    """The 400 for a field of the API the gateway does not serve; names the field, never its value."""
+    return PydanticCustomError("not_supported", f"'{param}' is not supported here: {why}.", {"param": param})
+
+
+def fate_of(name: str) -> Fate:
+    """Where a request field goes (``Fate``); fields without a mark are the gateway's own."""
+    extra = ChatCompletionRequest.model_fields[name].json_schema_extra
+    fate = extra.get("x-forwarded-to") if isinstance(extra, dict) else None
+    return typing.cast(Fate, fate or "gateway")
+
+
+FORWARDED_PARAMS = tuple(n for n in ChatCompletionRequest.model_fields if fate_of(n) in ("all", "openai_compatible"))
+"""Parameters passed on to the model: the one list, from the wire model (everything else is ours)."""
+OPENAI_COMPATIBLE_ONLY = frozenset(n for n in FORWARDED_PARAMS if fate_of(n) == "openai_compatible")
+"""vLLM's extras: sent to ``openai_compatible`` targets only."""
+SAMPLING_FIELDS = FORWARDED_PARAMS  # the name older code and tests use
 
 
 def _dump(value: Any) -> Any:
@@ -327,8 +409,6 @@ OTHER_API_WORDS = frozenset(
 )  # fmt: skip
 """Field names of OpenAI's and vLLM's APIs that the gateway does not take: an error may name them."""
 
-VOCABULARY = frozenset(_wire_words(ChatCompletionRequest)) | JSON_SCHEMA_WORDS
-"""Strings that carry no data: the wire format's own words. Everything else is classified."""
 
 
 def vocabulary_of(model: type[BaseModel]) -> frozenset[str]:
@@ -365,6 +445,8 @@ def describe_validation_error(
         return f"Missing required field {where!r}.", where
     if kind == "union_tag_invalid":
         return f"Invalid value for {where!r}: its 'type' is not one the gateway accepts.", where
+    if kind == "not_supported":
+        return str(err["msg"]), str((err.get("ctx") or {}).get("param") or where)
     if kind == "value_error" and str(err["msg"]).startswith("Value error, "):
         return str(err["msg"]).removeprefix("Value error, "), where
     if kind in _SAFE_MESSAGES:
@@ -392,52 +474,3 @@ def _position(loc: tuple[int | str, ...], body: Any, vocabulary: frozenset[str] 
             node = None
         # else: pydantic's name for a union member (``str``, ``list[...]``): not a place in the body
     return ".".join(parts)
-
-
-def usage_body(usage: Usage) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
-    }
-    if usage.cached_prompt_tokens:
-        body["prompt_tokens_details"] = {"cached_tokens": usage.cached_prompt_tokens}
-    return body
-
-
-def completion_body(request_id: str, model: str, completion: Completion, created: int | None = None) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": completion.content}
-    if completion.tool_calls:
-        message["tool_calls"] = completion.tool_calls
-    return {
-        "id": f"chatcmpl-{request_id}",
-        "object": "chat.completion",
-        "created": created or int(time.time()),
-        "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": completion.finish_reason, "logprobs": None}],
-        "usage": usage_body(completion.usage),
-    }
-
-
-def chunk_body(
-    request_id: str,
-    model: str,
-    created: int,
-    *,
-    delta: dict[str, Any] | None = None,
-    finish_reason: str | None = None,
-    usage: Usage | None = None,
-    with_choice: bool = True,
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": f"chatcmpl-{request_id}",
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-        "choices": [{"index": 0, "delta": delta or {}, "finish_reason": finish_reason, "logprobs": None}]
-        if with_choice
-        else [],
-    }
-    if usage is not None:
-        body["usage"] = usage_body(usage)
-    return body

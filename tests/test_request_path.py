@@ -137,10 +137,12 @@ async def test_classifier_timeout_result_applies_on_error_level(gw: Harness) -> 
 
 
 async def test_image_content_cannot_be_scanned_so_it_fails_closed(gw: Harness) -> None:
+    """Unreadable, so restricted: only the on-prem target may take it, and it is a text model (no
+    ``images`` capability): the client is told so (400), and nothing goes anywhere."""
     content = [{"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": "data:,x"}}]
     response = await gw.chat(content, model="bank-premium")  # type: ignore[arg-type]
-    assert response.headers["x-gateway-level"] == "restricted"
-    assert gw.adapters["external"].calls == []
+    assert response.status_code == 400 and "image input" in response.json()["error"]["message"]
+    assert gw.adapters["external"].calls == [] and gw.adapters["onprem"].calls == []
 
 
 async def test_deny_route_gives_policy_denied(gw: Harness) -> None:

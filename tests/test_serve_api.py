@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from adapters.base import Completion, Usage
+from adapters.base import AnswerExtras, Completion, Usage
 from gateway.app import create_app
 from gateway.config import Config
 from gateway.errors import GatewayError, ModelNotFound
@@ -34,7 +34,9 @@ class ShoutWire:
     def opening(self) -> bytes:
         return b"BEGIN\n"
 
-    def delta(self, content: str | None, tool_calls: list[dict[str, Any]] | None) -> bytes:
+    def delta(
+        self, content: str | None, tool_calls: list[dict[str, Any]] | None, extras: AnswerExtras | None = None
+    ) -> bytes:
         return (content or "").upper().encode() + b"\n"
 
     def finish(self, reason: str) -> bytes:

@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.errors import UpstreamError
+from gateway.errors import UpstreamRejected
 
 
-def bad_request(message: str) -> UpstreamError:
-    """A request the local model cannot serve: not worth another attempt anywhere."""
-    return UpstreamError(message, retryable=False, upstream_status=400)
+def bad_request(message: str) -> UpstreamRejected:
+    """A request the local model cannot serve: the client's error, not worth another attempt anywhere."""
+    return UpstreamRejected(f"The model refused the request: {message}.")
 
 
 @dataclass(frozen=True, slots=True)

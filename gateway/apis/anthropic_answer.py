@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from adapters.base import Completion, Usage
+from adapters.base import AnswerExtras, Completion, Usage
 from gateway.apis.anthropic_messages import error_body
 from gateway.apis.sse import sse_event
 from gateway.errors import GatewayError
@@ -129,8 +129,10 @@ class MessagesWire:
         start = sse_event("message_start", {"type": "message_start", "message": message})
         return start + sse_event("ping", {"type": "ping"})
 
-    def delta(self, content: str | None, tool_calls: list[dict[str, Any]] | None) -> bytes:
-        events: list[bytes] = []
+    def delta(
+        self, content: str | None, tool_calls: list[dict[str, Any]] | None, extras: AnswerExtras | None = None
+    ) -> bytes:
+        events: list[bytes] = []  # ``extras`` (refusal, reasoning...): not in this API's stream yet
         if content:
             events += self._text(content)
         for call in tool_calls or ():

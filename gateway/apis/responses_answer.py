@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.base import Completion, Usage
+from adapters.base import AnswerExtras, Completion, Usage
 from gateway.apis.responses_wire import ResponsesRequest
 from gateway.apis.sse import sse_event
 from gateway.errors import GatewayError
@@ -156,8 +156,10 @@ class ResponsesWire:
             "response.in_progress", response=snapshot
         )
 
-    def delta(self, content: str | None, tool_calls: list[dict[str, Any]] | None) -> bytes:
-        events: list[bytes] = []
+    def delta(
+        self, content: str | None, tool_calls: list[dict[str, Any]] | None, extras: AnswerExtras | None = None
+    ) -> bytes:
+        events: list[bytes] = []  # ``extras`` (refusal, reasoning...): not in this API's stream yet
         if content:
             events += self._text(content)
         for call in tool_calls or ():

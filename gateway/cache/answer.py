@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import orjson
 
-from adapters.base import Completion, Usage
+from adapters.base import AnswerExtras, Completion, Usage
 
 
 @dataclass(frozen=True, slots=True)
 class CachedAnswer:
     """What a hit returns. ``target`` is the policy target that answered the
     original request (its price gives what a hit saved); ``completion`` keeps
-    the text, tool calls, finish reason and the original usage."""
+    the text, tool calls, finish reason, the original usage and the upstream's extras
+    (refusal, reasoning, annotations, log probabilities, system fingerprint)."""
 
     target: str
     completion: Completion
@@ -28,6 +29,7 @@ class CachedAnswer:
                 "finish_reason": c.finish_reason,
                 "tool_calls": c.tool_calls,
                 "usage": [c.usage.prompt_tokens, c.usage.completion_tokens, c.usage.cached_prompt_tokens],
+                "extras": asdict(c.extras) if c.extras else None,
             }
         )
 
@@ -37,7 +39,9 @@ class CachedAnswer:
         try:
             data: dict[str, Any] = orjson.loads(raw)
             usage = Usage(*(int(n) for n in data["usage"]))
-            completion = Completion(data["content"], str(data["finish_reason"]), usage, data["tool_calls"])
+            extras = AnswerExtras(**data["extras"]) if data.get("extras") else None  # older entries have none
+            content, finish, calls = data["content"], str(data["finish_reason"]), data["tool_calls"]
+            completion = Completion(content, finish, usage, calls, extras=extras)
             return cls(str(data["target"]), completion)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             raise ValueError("not a cached answer") from None

@@ -21,7 +21,7 @@ from gateway.classify.base import Classifier
 from gateway.cli.common import config_from, moment_arg
 from gateway.cli.policy_replay import replay_command
 from gateway.config import ClassifierSettings, Config, load_config
-from gateway.policy.checks import check, check_cases, check_partial, errors
+from gateway.policy.checks import capability_notes, check, check_cases, check_partial, errors
 from gateway.policy.loader import LoadedPolicy, PolicyError, Problem, load_file
 from gateway.policy.schema import with_modeline, write_schemas
 from gateway.policy.testing import (
@@ -65,7 +65,8 @@ def register(sub: Any) -> None:
     explain.add_argument("--unavailable", action="append", default=[], metavar="TARGET", help="treat as down")
     explain.add_argument("--over-budget", action="store_true", help="the team's budget is spent")
     explain.add_argument(
-        "--live", action="store_true",
+        "--live",
+        action="store_true",
         help="also treat targets whose circuit breaker is open now as down (read from the redis_url of --config "
         "or REDIS_URL, which the gateway replicas share)",
     )
@@ -127,7 +128,8 @@ def problems_of(file: str, known: frozenset[str] | None) -> list[Problem]:
         problems = sorted(exc.problems + check_partial(exc, file, known), key=lambda p: (p.line, p.column))
         return problems + _beside_partial(exc, file, known)
     files, problems = case_files(loaded)
-    return check(loaded, known) + problems + case_file_problems(loaded, files, known)
+    found = sorted(check(loaded, known) + capability_notes(loaded), key=lambda p: (p.line, p.column))
+    return found + problems + case_file_problems(loaded, files, known)
 
 
 def _beside_partial(error: PolicyError, file: str, known: frozenset[str] | None) -> list[Problem]:
@@ -294,8 +296,11 @@ def _live_circuits(config: Config, targets: Iterable[str]) -> dict[str, str] | N
     from gateway.resilience import SharedStateUnavailable, open_circuits
 
     if not config.redis_url:
-        print("error: --live reads circuit breakers from Redis: set redis_url (--config) or REDIS_URL; without "
-              "Redis each gateway keeps its own, shown by its /readyz", file=sys.stderr)
+        print(
+            "error: --live reads circuit breakers from Redis: set redis_url (--config) or REDIS_URL; without "
+            "Redis each gateway keeps its own, shown by its /readyz",
+            file=sys.stderr,
+        )
         return None
     try:
         return asyncio.run(open_circuits(config.redis_url, config.resilience, list(targets)))

@@ -13,6 +13,7 @@ import difflib
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
+from gateway.policy.capabilities import NEEDS, WORDS, effective
 from gateway.policy.coverage import Coverage, analyse
 from gateway.policy.engine import permitted, reads_content
 from gateway.policy.loader import LoadedPolicy, PolicyError, Problem, position_of
@@ -46,6 +47,24 @@ def check(loaded: LoadedPolicy, known_entities: frozenset[str] | None) -> list[P
     problems.extend(check_cases(policy, policy.tests, loaded.positions, loaded.path, ("tests",), known_entities))
     problems.extend(_check_schema_line(loaded))
     return sorted(problems, key=lambda p: (p.line, p.column))
+
+
+def capability_notes(loaded: LoadedPolicy) -> list[Problem]:
+    """A note per route whose targets, all of them, lack something a request may ask (tool calling,
+    JSON output, images, log probabilities): such requests are answered 400 there, whatever their
+    level (``gateway/policy/capabilities.py``). Shown by ``policy validate``; not a warning."""
+    policy, notes = loaded.policy, []
+    for i, route in enumerate(policy.routes):
+        can = [effective(policy.targets[name].kind, policy.targets[name].capabilities) for name in route.targets or ()]
+        lacking = [WORDS[need] for need in NEEDS if need != "vllm_extras" and not any(c[need] for c in can)]
+        if can and lacking:
+            line, col = loaded.where(("routes", i, "targets"))
+            message = (
+                f"route {route.name!r}: none of its targets can serve {', '.join(lacking)}; requests asking "
+                "for that are answered 400 here (targets declare 'capabilities')"
+            )
+            notes.append(Problem(loaded.path, line, col, message, "note"))
+    return notes
 
 
 def check_partial(error: PolicyError, file: str, known_entities: frozenset[str] | None) -> list[Problem]:

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from gateway.classify.entities import UNDECODABLE_CONTENT
+from gateway.policy.capabilities import missing, unserved_message
 from gateway.policy.model import Policy, Route, RouteCache, Target, When
 
 DEFAULT_CACHE_MAX_LEVEL = "internal"
@@ -55,6 +56,8 @@ class Facts:
     over_budget: bool = False
     residual_types: frozenset[str] | None = None
     residual_error: str | None = None
+    needs: frozenset[str] = frozenset()
+    """What the request asks of a target (``gateway/policy/capabilities.py``: tools, images...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +72,7 @@ class RouteCheck:
 @dataclass(frozen=True, slots=True)
 class Exclusion:
     target: str
-    reason: str  # "invariant", "budget" or "unavailable"
+    reason: str  # "invariant", "budget", "capability" or "unavailable"
     detail: str
 
 
@@ -103,6 +106,9 @@ class Decision:
     transformed: tuple[str, ...] = ()
     residual_level: str | None = None
     transform_wanted: bool = False
+    unserved: str | None = None
+    """Set when every target the level and budget permit lacks what the request asks (tools,
+    images...): the client's error (400), with this message; nothing is sent."""
 
 
 class UnknownModel(Exception):
@@ -213,6 +219,10 @@ def decide(policy: Policy, facts: Facts) -> Decision:
         if types and facts.residual_types is not None:
             residual, _ = level_for(policy, Facts(facts.model, facts.residual_types, facts.residual_error))
         targets, transformed, excluded = _targets(policy, route, facts, level, over_budget, residual)
+        excluded_for = {e.reason for e in excluded}
+        unserved = None
+        if not targets and "capability" in excluded_for and "unavailable" not in excluded_for:
+            unserved = unserved_message(facts.needs)
         return outcome(
             targets=targets,
             excluded=excluded,
@@ -223,6 +233,7 @@ def decide(policy: Policy, facts: Facts) -> Decision:
             transformed=transformed,
             residual_level=residual,
             transform_wanted=bool(types) and any(e.reason == "invariant" for e in excluded) and residual is None,
+            unserved=unserved,
         )
     return Decision(
         level=level,
@@ -253,6 +264,8 @@ def _targets(
             excluded.append(Exclusion(name, "invariant", detail))
         elif over_budget and target.residency != "on_prem":
             excluded.append(Exclusion(name, "budget", "team over budget: on-prem targets only"))
+        elif lacks := missing(target.kind, target.capabilities, facts.needs, facts.estimated_input_tokens):
+            excluded.append(Exclusion(name, "capability", "cannot serve " + ", ".join(lacks)))
         elif name in facts.unavailable:
             excluded.append(Exclusion(name, "unavailable", facts.unavailable[name]))
         else:

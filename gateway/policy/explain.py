@@ -4,7 +4,8 @@
 classify, build the facts, ``decide``) and returns the trace as plain JSON
 data: the entity types found with the level each gives (never the values), the
 level, every route with why it did or did not match, and the targets permitted
-or excluded with the reason (invariant, budget, unavailable). ``policy test``
+or excluded with the reason (invariant, budget, capability, unavailable), each
+target's capabilities and what the request needs of one (tools, images...). ``policy test``
 uses the same steps, so what ``explain`` shows is what a test checks.
 """
 
@@ -18,9 +19,10 @@ from pydantic import ValidationError
 
 from gateway.classify.base import Classification, Classifier, PolicyRecognizer
 from gateway.outbound import Outbound
+from gateway.policy.capabilities import NEEDS, effective, needs_of
 from gateway.policy.engine import Decision, Facts, decide, estimate_input_tokens, level_for
 from gateway.policy.loader import LoadedPolicy
-from gateway.policy.model import Policy
+from gateway.policy.model import Policy, Target
 from gateway.protocol import ChatCompletionRequest, describe_validation_error
 from gateway.pseudonymize.placeholders import PseudonymKey
 from gateway.pseudonymize.plan import Transformed, with_transform
@@ -28,6 +30,12 @@ from gateway.pseudonymize.plan import Transformed, with_transform
 Request = Mapping[str, Any]
 
 HTTP_STATUS = {"policy_denied": 403, "budget_exceeded": 429}
+
+
+def capabilities_of(target: Target) -> dict[str, Any]:
+    """A target's capabilities as the decision sees them (declared over its kind's defaults)."""
+    declared = target.capabilities
+    return {**effective(target.kind, declared), "context_tokens": declared.context_tokens if declared else None}
 
 
 def recognizers_of(policy: Policy) -> tuple[PolicyRecognizer, ...]:
@@ -139,7 +147,17 @@ def facts_for(
         estimated_input_tokens=estimate_input_tokens(request.get("messages", [])),
         unavailable=dict(unavailable or {}),
         over_budget=over_budget,
+        needs=_needs(request),
     )
+
+
+def _needs(request: Request) -> frozenset[str]:
+    """What the request asks of a target (tools, images...), read from what the server would send."""
+    try:
+        outbound = outbound_of(request)
+    except InvalidRequestBody:
+        return frozenset()
+    return needs_of(outbound.messages, outbound.params)
 
 
 async def explain(
@@ -191,6 +209,7 @@ def trace(loaded: LoadedPolicy, facts: Facts, classification: Classification) ->
             "tier": policy.models[facts.model].tier if facts.model in policy.models else None,
             "team": facts.team or None,
             "estimated_input_tokens": facts.estimated_input_tokens,
+            "needs": [need for need in NEEDS if need in facts.needs],
             "over_budget": facts.over_budget,
             "unavailable": dict(facts.unavailable),
         },
@@ -267,11 +286,14 @@ def _decision(policy: Policy, decision: Decision) -> dict[str, Any]:
             "model": policy.targets[name].model,
             "residency": policy.targets[name].residency,
             "max_level": policy.max_level_of(policy.targets[name]),
+            "capabilities": capabilities_of(policy.targets[name]),
         }
         for name in decision.targets
     ]
     if decision.deny is not None:
         outcome, status = "denied", HTTP_STATUS.get(decision.deny_code or "", 403)
+    elif decision.unserved is not None:
+        outcome, status = "unserved", 400
     elif decision.route is None:
         outcome, status = "no_route", 503
     elif not decision.targets:
@@ -287,6 +309,7 @@ def _decision(policy: Policy, decision: Decision) -> dict[str, Any]:
         "residency": targets[0]["residency"] if targets else None,
         "deny": decision.deny,
         "deny_code": decision.deny_code if decision.deny is not None else None,
+        "unserved": decision.unserved,
         "cache": decision.cache.model_dump() if decision.cache is not None else None,
         "cache_allowed": decision.cache_allowed,
         "deadline_s": decision.deadline_s,

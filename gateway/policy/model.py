@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from gateway.policy.capabilities import Capabilities
+
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/@+-]+$")]
 EntityName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$", description="An entity type, e.g. CREDIT_CARD.")]
 
@@ -144,12 +146,15 @@ class Target(_Strict):
         default=5.0, gt=0, le=600, description="Seconds to open a connection to the upstream (operators)."
     )
     first_token_timeout_s: float | None = Field(
-        default=None, gt=0, le=3600,
+        default=None,
+        gt=0,
+        le=3600,
         description="Seconds a stream may take to its first chunk before the attempt counts as failed "
         "and the next target is tried (default: 'timeout_s'; operators).",
     )
     max_in_flight: int | None = Field(
-        default=None, ge=1,
+        default=None,
+        ge=1,
         description="Requests in flight to this target per gateway replica; more wait, then get 503 "
         "(default: the configuration's resilience.backpressure.max_in_flight; operators).",
     )
@@ -157,6 +162,11 @@ class Target(_Strict):
     limits: TargetLimits = Field(
         default_factory=TargetLimits,
         description="Size limits on the target's answers: body, stream, headers (operators; docs/security.md).",
+    )
+    capabilities: Capabilities | None = Field(
+        default=None,
+        description="What the model can do (tools, json_schema, json_object, images, logprobs, context_tokens); "
+        "left out: its kind's defaults (gateway/policy/capabilities.py). Requests it cannot serve go elsewhere.",
     )
 
     @model_validator(mode="after")
@@ -292,6 +302,9 @@ class TestRequest(_Strict):
     model: str = Field(description="A virtual model from 'models'.")
     messages: list[dict[str, Any]] = Field(description="OpenAI chat messages.")
     tools: list[dict[str, Any]] | None = Field(default=None, description="OpenAI tool definitions.")
+    response_format: dict[str, Any] | None = Field(
+        default=None, description="OpenAI response_format (json_object, json_schema): only targets that can do it."
+    )
 
 
 class TestExpect(_Strict):
@@ -306,6 +319,10 @@ class TestExpect(_Strict):
     )
     target: str | None = Field(default=None, description="The first target that would be tried.")
     denied: bool | None = Field(default=None, description="The request is refused (a 'deny' route or budget).")
+    unserved: bool | None = Field(
+        default=None,
+        description="No target the request may go to can do what it asks (tools, JSON, images...): a 400.",
+    )
     entities: list[EntityName] | None = Field(
         default=None, description="Entity types that must be detected (others may be detected too)."
     )

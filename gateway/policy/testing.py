@@ -155,6 +155,7 @@ def compare(loaded: LoadedPolicy, case: TestCase, classification: Classification
     differs("target", expect.target, first, None if first else _no_target(decision))
     differs("residency", expect.residency, residency, None if residency else _no_target(decision))
     differs("denied", expect.denied, decision.deny is not None)
+    differs("unserved", expect.unserved, decision.unserved is not None)
     missing = sorted(set(expect.entities or ()) - found)
     if missing:
         failures.append(f"expected {', '.join(missing)} to be detected, found {', '.join(sorted(found)) or 'nothing'}")
@@ -171,6 +172,9 @@ def _no_target(decision: Decision) -> str:
         return f"no target (denied by route {decision.route!r}: {decision.deny_code})"
     if decision.route is None:
         return "no target (no route matched)"
+    if decision.unserved is not None:
+        lacking = "; ".join(f"{e.target} {e.detail}" for e in decision.excluded if e.reason == "capability")
+        return f"no target (none permitted can serve what it asks: {lacking})"
     excluded = ", ".join(f"{e.target}: {e.reason}" for e in decision.excluded)
     return f"no target (none permitted or available: {excluded})"
 

@@ -38,6 +38,7 @@ from gateway.keys import Principal
 from gateway.ledger.charge import estimate_request
 from gateway.logs import new_request_id
 from gateway.outbound import Outbound
+from gateway.policy.capabilities import needs_of
 from gateway.policy.engine import Decision, Facts, decide, estimate_input_tokens
 from gateway.policy.explain import recognizers_of
 from gateway.policy.loader import LoadedPolicy
@@ -135,6 +136,7 @@ class ChatService:
             team=principal.team,
             estimated_input_tokens=estimated_tokens,
             unavailable={**open_circuits, **s.targets.unavailable(policy)},
+            needs=needs_of(outbound.messages, outbound.params),
         )
         with s.telemetry.stage("decide"):
             decision = decide(policy, facts)
@@ -152,6 +154,8 @@ class ChatService:
         if decision.deny is not None:
             error_type = BudgetExceeded if decision.deny_code == "budget_exceeded" else PolicyDenied
             raise error_type(decision.deny)
+        if decision.unserved is not None:  # what it asks (tools, images...), no permitted target can do
+            raise InvalidRequest(decision.unserved)
         if not decision.targets:
             raise NoTargetAvailable("No target that may receive this request is available. Nothing was sent.")
 

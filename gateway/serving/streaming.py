@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from adapters.base import Chunk, Completion, ToolCallParts, Usage, tool_call_text
+from adapters.base import AnswerExtras, Chunk, Completion, ToolCallParts, Usage, join_extras, tool_call_text
 from gateway.cache import CachedAnswer
 from gateway.dispatch import Dispatched
 from gateway.errors import GatewayError
@@ -42,6 +42,7 @@ async def relay(
     answering = flight.loaded.policy.targets.get(answered_by or "")
     tally = AnswerTally(services.tokens, answering.model if answering else "")
     tool_calls = ToolCallParts()  # kept while the answer is short enough to cache
+    extras: list[AnswerExtras] = []  # likewise
     usage: Usage | None = None
     finish: str | None = None
     outcome, status, error_code = "client_disconnected", 499, None
@@ -49,16 +50,24 @@ async def relay(
         yield wire.opening()
         chunk: Chunk | None = plan.first
         while chunk is not None:
-            if chunk.content or chunk.tool_calls:
+            if chunk.content or chunk.tool_calls or chunk.extras:
                 if chunk.content:
                     tally.add(chunk.content)
                 for call_delta in chunk.tool_calls or ():
                     tally.add(tool_call_text(call_delta), content=False)
                     if tally.text is not None:
                         tool_calls.add(call_delta)
+                if chunk.extras:  # a refusal, reasoning: produced (and billed) text; kept with the answer
+                    for said in (chunk.extras.refusal, chunk.extras.reasoning_content):
+                        if said:
+                            tally.add(said, content=False)
+                    if tally.text is not None:
+                        extras.append(chunk.extras)
                 if tally.due:
                     await tally.count_due()
-                yield wire.delta(chunk.content, chunk.tool_calls)
+                piece = wire.delta(chunk.content, chunk.tool_calls, chunk.extras)
+                if piece:  # an API whose stream has no place for what this chunk carries writes nothing
+                    yield piece
             if chunk.usage is not None:
                 usage = chunk.usage
             if chunk.finish_reason:
@@ -82,7 +91,7 @@ async def relay(
             and (kept is not None)
         ):
             text = kept if kept or not tool_calls else None
-            answer = Completion(text, finish, usage, tool_calls.calls() or None)
+            answer = Completion(text, finish, usage, tool_calls.calls() or None, extras=join_extras(extras))
             await services.cache.store(plan.cache_key, CachedAnswer(answered_by, answer), decision.cache.ttl_s)
     except GatewayError as error:
         outcome, status, error_code = "stream_interrupted", error.status, error.code
@@ -110,6 +119,8 @@ async def replay(wire: Wire, completion: Completion) -> AsyncIterator[bytes]:
         yield wire.delta(completion.content, None)
     if completion.tool_calls:
         yield wire.delta(None, [{"index": i, **call} for i, call in enumerate(completion.tool_calls)])
+    if completion.extras:
+        yield wire.delta(None, None, completion.extras)
     yield wire.finish(completion.finish_reason)
     line = wire.usage(completion.usage)
     if line:

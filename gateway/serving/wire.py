@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from adapters.base import Completion, Usage
+from adapters.base import AnswerExtras, Completion, Usage
 from gateway.errors import GatewayError
 from gateway.protocol import ChatCompletionRequest, chunk_body, completion_body
 
@@ -41,7 +41,11 @@ class Wire(Protocol):
 
     def opening(self) -> bytes: ...
 
-    def delta(self, content: str | None, tool_calls: list[dict[str, Any]] | None) -> bytes: ...
+    def delta(
+        self, content: str | None, tool_calls: list[dict[str, Any]] | None, extras: AnswerExtras | None = None
+    ) -> bytes:
+        """A piece of the answer; ``extras``: the upstream's refusal, reasoning, log probabilities... in it."""
+        ...
 
     def finish(self, reason: str) -> bytes: ...
 
@@ -64,23 +68,30 @@ class ChatWire:
     def __init__(self, request_id: str, request: ChatCompletionRequest) -> None:
         self._id, self._model, self._created = request_id, request.model, int(time.time())
         self._include_usage = bool(request.stream_options and request.stream_options.include_usage)
+        self._legacy = request.legacy_functions  # answered as ``function_call``
 
     def body(self, completion: Completion) -> dict[str, Any]:
-        return completion_body(self._id, self._model, completion)
+        return completion_body(self._id, self._model, completion, legacy_functions=self._legacy)
 
     def opening(self) -> bytes:
         return sse_line(chunk_body(self._id, self._model, self._created, delta={"role": "assistant", "content": ""}))
 
-    def delta(self, content: str | None, tool_calls: list[dict[str, Any]] | None) -> bytes:
+    def delta(
+        self, content: str | None, tool_calls: list[dict[str, Any]] | None, extras: AnswerExtras | None = None
+    ) -> bytes:
         delta: dict[str, Any] = {}
         if content:
             delta["content"] = content
         if tool_calls:
             delta["tool_calls"] = tool_calls
-        return sse_line(chunk_body(self._id, self._model, self._created, delta=delta))
+        return sse_line(
+            chunk_body(self._id, self._model, self._created, delta=delta, extras=extras, legacy_functions=self._legacy)
+        )
 
     def finish(self, reason: str) -> bytes:
-        return sse_line(chunk_body(self._id, self._model, self._created, finish_reason=reason))
+        return sse_line(
+            chunk_body(self._id, self._model, self._created, finish_reason=reason, legacy_functions=self._legacy)
+        )
 
     def usage(self, usage: Usage) -> bytes:
         if not self._include_usage:

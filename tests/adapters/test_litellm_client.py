@@ -20,7 +20,7 @@ import pytest
 
 from adapters.base import Adapter, Chunk, ModelCall, Usage
 from adapters.litellm_client import LiteLLMAdapter, load_litellm, price_per_token
-from gateway.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
+from gateway.errors import UpstreamError, UpstreamRejected, UpstreamTimeout, UpstreamUnreachable
 from tests.upstreams.openai_server import OpenAIUpstream
 
 KEY_ENV = "VAULTROUTE_TEST_CLOSED_API_KEY"
@@ -154,7 +154,7 @@ async def test_closing_a_stream_stops_the_upstream(adapter: LiteLLMAdapter, up: 
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("streaming", [False, True])
-@pytest.mark.parametrize(("status", "retryable"), [(500, True), (503, True), (400, False), (404, False)])
+@pytest.mark.parametrize(("status", "retryable"), [(500, True), (503, True), (404, False)])
 async def test_status_errors(
     adapter: LiteLLMAdapter, up: OpenAIUpstream, status: int, retryable: bool, streaming: bool
 ) -> None:
@@ -164,6 +164,25 @@ async def test_status_errors(
     assert (error.retryable, error.upstream_status) == (retryable, status)
     assert f"HTTP {status}" in error.message and "127.0.0.1" in error.message
     assert len(up.chat_requests) == 1  # litellm did not retry on its own
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("streaming", [False, True])
+@pytest.mark.parametrize("status", [400, 422])
+async def test_a_refusal_of_the_request_is_the_clients_error(
+    adapter: LiteLLMAdapter, up: OpenAIUpstream, status: int, streaming: bool
+) -> None:
+    up.fail_next(status, times=3, code="unsupported_value")
+    error = await failure(adapter, streaming=streaming)
+    assert type(error) is UpstreamRejected
+    assert (error.status, error.type, error.retryable, error.upstream_status) == (
+        400,
+        "invalid_request_error",
+        False,
+        status,
+    )
+    assert f"HTTP {status}" in error.message and "injected" not in error.message and "4111" not in error.message
+    assert len(up.chat_requests) == 1
 
 
 @pytest.mark.asyncio

@@ -12,8 +12,9 @@ import pytest_asyncio
 
 from adapters.base import Adapter, Chunk, ModelCall, Usage
 from adapters.openai_compatible import OpenAICompatibleAdapter
-from adapters.openai_wire import SSEDecoder, chat_params, retry_after_seconds
-from gateway.errors import Overloaded, UpstreamError, UpstreamTimeout, UpstreamUnreachable
+from adapters.openai_wire import CHAT_PARAMS, CLOSED_API_PARAMS, SSEDecoder, chat_params, retry_after_seconds
+from gateway.errors import Overloaded, UpstreamError, UpstreamRejected, UpstreamTimeout, UpstreamUnreachable
+from gateway.protocol import FORWARDED_PARAMS
 from tests.upstreams.openai_server import MODELS_PATH, OpenAIUpstream
 
 KEY = "sk-onprem-test"
@@ -85,7 +86,14 @@ async def test_request_carries_model_messages_params_and_key(
         "n": 1,
         "stream": True,
         "logprobs": True,
-        "top_k": None,
+        "top_logprobs": 2,
+        "reasoning_effort": "low",
+        "safety_identifier": "s-1",
+        "prompt_cache_key": "k-1",
+        "top_k": 20,
+        "guided_json": {"type": "object"},
+        "chat_template_kwargs": {"enable_thinking": False},
+        "metadata": {"a": "b"},
     }
     await adapter.complete(ModelCall(messages=CALL.messages, params=params, request_id="req-123"))
     (request,) = up.chat_requests
@@ -94,7 +102,7 @@ async def test_request_carries_model_messages_params_and_key(
     assert request.body == {
         "model": "served-model",
         "messages": [{"role": "user", "content": PROMPT}],
-        **{k: v for k, v in params.items() if k not in ("n", "stream", "logprobs", "top_k")},
+        **{k: v for k, v in params.items() if k not in ("n", "stream", "metadata")},
     }
 
 
@@ -155,7 +163,7 @@ async def test_closing_a_stream_stops_the_upstream(adapter: OpenAICompatibleAdap
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("streaming", [False, True])
-@pytest.mark.parametrize(("status", "retryable"), [(500, True), (503, True), (400, False), (404, False)])
+@pytest.mark.parametrize(("status", "retryable"), [(500, True), (503, True), (401, False), (404, False)])
 async def test_status_errors(
     adapter: OpenAICompatibleAdapter, up: OpenAIUpstream, status: int, retryable: bool, streaming: bool
 ) -> None:
@@ -341,6 +349,34 @@ def test_sse_decoder_joins_data_lines_and_skips_comments() -> None:
 
 def test_chat_params_keeps_openai_sampling_and_tool_params_only() -> None:
     assert chat_params({"temperature": 0, "n": 2, "stream": True, "model": "x", "seed": None}) == {"temperature": 0}
+
+
+def test_the_adapters_lists_derive_from_the_wire_models_one_list() -> None:
+    assert frozenset(FORWARDED_PARAMS) == CHAT_PARAMS
+    assert {"logprobs", "top_logprobs", "reasoning_effort", "safety_identifier", "prompt_cache_key"} <= CHAT_PARAMS
+    assert {"top_k", "guided_json"} <= CHAT_PARAMS and not {"top_k", "guided_json"} & CLOSED_API_PARAMS
+    assert not {"metadata", "store", "n", "stream", "functions", "model", "messages"} & CHAT_PARAMS
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("streaming", [False, True])
+@pytest.mark.parametrize("status", [400, 413, 422])
+async def test_a_refusal_of_the_request_is_the_clients_error(
+    adapter: OpenAICompatibleAdapter, up: OpenAIUpstream, status: int, streaming: bool
+) -> None:
+    """An upstream 4xx that says the request is wrong: ``UpstreamRejected`` with its code, not its text."""
+    up.fail_next(status, code="context_length_exceeded")
+    with pytest.raises(UpstreamRejected) as caught:
+        await (collect(adapter) if streaming else adapter.complete(CALL))
+    error = caught.value
+    assert (error.status, error.type, error.retryable, error.upstream_status) == (
+        400,
+        "invalid_request_error",
+        False,
+        status,
+    )
+    assert f"HTTP {status}" in error.message and "code 'context_length_exceeded'" in error.message
+    assert "injected" not in error.message and "4111" not in error.message and "127.0.0.1" not in error.message
 
 
 def test_retry_after_forms() -> None:

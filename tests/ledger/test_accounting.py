@@ -167,7 +167,7 @@ def test_a_stream_without_usage_is_counted_with_the_tokenizer(gateway: Gateway, 
 
 def test_failed_attempt_then_fallback(gateway: Gateway, upstreams: Any) -> None:
     closed, onprem = upstreams
-    closed.fail_next(status=400, times=None)  # refused: the provider bills nothing for an error
+    closed.fail_next(status=404, times=None)  # refused (a model name it lacks): the provider bills nothing
     onprem.set_reply("From on-prem.", prompt_tokens=50, completion_tokens=20)
     response = gateway.chat("bank-premium", QUESTION)
     assert response.status_code == 200 and response.headers["x-gateway-target"] == "onprem"

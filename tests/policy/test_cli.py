@@ -23,7 +23,7 @@ def test_validate_a_valid_policy(write: Write, capsys: pytest.CaptureFixture[str
     classification = {**BASE["classification"], "entities": {"CREDIT_CARD": "restricted"}}
     path = write("ok.yaml", policy_text(classification=classification))
     assert main(["policy", "validate", str(path)]) == 0
-    assert capsys.readouterr().out == f"{path}: valid, 0 warning(s)\n"
+    assert _without_notes(capsys.readouterr().out) == f"{path}: valid, 0 warning(s)\n"
 
 
 def test_warnings_are_printed_and_fail_only_with_strict(write: Write, capsys: pytest.CaptureFixture[str]) -> None:
@@ -130,3 +130,8 @@ def test_python_m_gateway_policy_validate(tmp_path: Path) -> None:
     assert f"{broken}:14:5: routes[0].targts: unknown field" in run.stdout
     assert "policies/default.yaml: valid" in run.stdout
     assert "Traceback" not in run.stdout + run.stderr
+
+
+def _without_notes(out: str) -> str:
+    """``validate``'s output less its notes (what a route's targets cannot serve: tools, JSON...)."""
+    return "".join(line for line in out.splitlines(keepends=True) if ": note: " not in line)

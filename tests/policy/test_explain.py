@@ -45,7 +45,9 @@ async def test_a_card_number_is_traced_by_type_and_level_never_by_value() -> Non
     decision = result["decision"]
     assert (decision["outcome"], decision["http_status"], decision["route"]) == ("targets", 200, "sensitive")
     assert decision["targets"] == [
-        {"target": "onprem", "model": "m", "residency": "on_prem", "max_level": "restricted"}
+        {"target": "onprem", "model": "m", "residency": "on_prem", "max_level": "restricted", "capabilities": {
+            "tools": False, "json_schema": False, "json_object": False, "images": False, "logprobs": False,
+            "vllm_extras": False, "context_tokens": None}}
     ]
     assert (decision["first_target"], decision["residency"]) == ("onprem", "on_prem")
 
@@ -66,6 +68,7 @@ async def test_every_route_considered_says_why_it_did_not_match() -> None:
         "tier": "premium",
         "team": None,
         "estimated_input_tokens": estimate_input_tokens([{"role": "user", "content": "What is a bond?"}]),
+        "needs": [],
         "over_budget": False,
         "unavailable": {},
     }

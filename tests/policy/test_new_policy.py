@@ -39,7 +39,7 @@ def test_new_writes_a_copy_whose_schema_line_resolves(tmp_path: Path, capsys: py
     assert yaml.safe_load(target.read_text(encoding="utf-8")) == yaml.safe_load(shipped)  # the same policy
     capsys.readouterr()
     assert main(["policy", "validate", str(target)]) == 0
-    assert capsys.readouterr().out == f"{target}: valid, 0 warning(s)\n"
+    assert _without_notes(capsys.readouterr().out) == f"{target}: valid, 0 warning(s)\n"
 
 
 def test_the_schema_it_points_at_accepts_the_policy_and_rejects_a_misspelling(tmp_path: Path) -> None:
@@ -86,4 +86,9 @@ def test_a_hand_copy_whose_schema_is_not_beside_it_is_warned_about(
     assert main(["policy", "schema", "--output", str(tmp_path / "policy.schema.json")]) == 0
     capsys.readouterr()
     assert main(["policy", "validate", str(copied)]) == 0
-    assert capsys.readouterr().out == f"{copied}: valid, 0 warning(s)\n"
+    assert _without_notes(capsys.readouterr().out) == f"{copied}: valid, 0 warning(s)\n"
+
+
+def _without_notes(out: str) -> str:
+    """``validate``'s output less its notes (what a route's targets cannot serve: tools, JSON...)."""
+    return "".join(line for line in out.splitlines(keepends=True) if ": note: " not in line)

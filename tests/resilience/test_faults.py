@@ -106,16 +106,34 @@ def test_429_with_retry_after_above_the_cap_falls_back_at_once(
     assert row["attempt_log"] == "external:error:upstream_error onprem:ok"
 
 
-def test_non_retryable_4xx_is_not_retried(gateway_server: GatewayFactory, upstreams: Upstreams) -> None:
-    upstreams.onprem.fail_next(400)
+def test_an_upstream_refusing_the_request_is_the_clients_400_not_retried(
+    gateway_server: GatewayFactory, upstreams: Upstreams
+) -> None:
+    upstreams.onprem.fail_next(400, code="context_length_exceeded")
     with gateway_server(_policy(upstreams)) as gw:
         response = gw.chat()
         [row] = gw.rows(1)
-    assert response.status_code == 502
-    assert response.json()["error"]["code"] == "upstream_error"
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["type"], error["code"]) == ("invalid_request_error", "upstream_rejected")
+    assert "context_length_exceeded" in error["message"]
     assert "prompt was" not in response.text and "basis point" not in response.text
     assert len(upstreams.onprem.chat_requests) == 1
-    assert row["outcome"] == "upstream_error" and row["attempt_log"] == "onprem:error:upstream_error"
+    assert row["outcome"] == "upstream_rejected" and row["attempt_log"] == "onprem:error:upstream_rejected"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_an_upstream_refusing_the_request_gets_no_fallback(
+    gateway_server: GatewayFactory, upstreams: Upstreams, stream: bool
+) -> None:
+    """The next target would be sent the same bad request: it is not tried, and the SDKs get no 5xx to retry."""
+    upstreams.external.fail_next(422, times=None)
+    with gateway_server(_policy(upstreams)) as gw:
+        response = gw.chat(model="ext-first", stream=stream)
+        [row] = gw.rows(1)
+    assert response.status_code == 400 and response.json()["error"]["type"] == "invalid_request_error"
+    assert len(upstreams.external.chat_requests) == 1 and not upstreams.onprem.chat_requests
+    assert row["attempt_log"] == "external:error:upstream_rejected"
 
 
 # -- fallbacks ----------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ an ``openai_compatible`` target and once through ``litellm``. A Luhn-valid
 card number is placed in every field that once went out unread (``stop``,
 ``user``, ``logit_bias`` keys, ``refusal``, ``tool_call_id``, tool-call ids,
 unknown keys in content parts, tool functions, ``tool_choice``,
-``response_format``, other tool types), streaming and not; then a property
+``response_format``, other tool types, ``prompt_cache_key``, ``safety_identifier``,
+vLLM's extras, legacy ``functions``), streaming and not; then a property
 test puts it at a random place of thousands of random (or almost valid)
 requests. Each answer must be a refusal (400), or on-prem, or leave the
 external upstream without the card in anything it received.
@@ -126,6 +127,16 @@ PROBES: dict[str, dict[str, Any]] = {
                                                                                        "description": CARD}}])),
     "message-name": _probe(lambda b: b["messages"][0].update(name=CARD.replace(" ", "_"))),
     "metadata": _probe(lambda b: b.update(metadata={"ticket": CARD})),
+    "prompt_cache_key": _probe(lambda b: b.update(prompt_cache_key=f"cache {CARD}")),
+    "safety_identifier": _probe(lambda b: b.update(safety_identifier=CARD)),
+    "vllm-guided_json": _probe(lambda b: b.update(guided_json={"type": "object", "properties": {
+        "card": {"const": CARD}}})),
+    "vllm-guided_choice": _probe(lambda b: b.update(guided_choice=["no", CARD])),
+    "vllm-chat_template_kwargs": _probe(lambda b: b.update(chat_template_kwargs={"customer": CARD})),
+    "legacy-functions": _probe(lambda b: b.update(functions=[{"name": "lookup", "description": f"Card {CARD}",
+                                                                "parameters": ORDER_SCHEMA}])),
+    "legacy-functions-schema": _probe(lambda b: b.update(functions=[{"name": "lookup", "parameters": {
+        "type": "object", "properties": {CARD: {"type": "string"}}}}], function_call="auto")),
     "tool-call-arguments": _probe(lambda b: b.update(messages=[b["messages"][0], {"role": "assistant", "tool_calls": [
         {**CALL, "function": {"name": "lookup", "arguments": orjson.dumps({"card": CARD}).decode()}}]}])),
 }
@@ -181,11 +192,13 @@ def test_a_clean_request_with_every_field_goes_out(gateway: RunningGateway) -> N
     """The control: the same fields without the card go to the external target, sent as given."""
     gateway.external.reset()
     body = {**_base(), "stop": ["END"], "user": "u-1", "logit_bias": {"50256": -5}, "seed": 7, "tools": [TOOL],
-            "tool_choice": "auto", "response_format": {"type": "json_object"}}
+            "tool_choice": "auto", "response_format": {"type": "json_object"}, "prompt_cache_key": "pk-1",
+            "safety_identifier": "sid-1", "guided_choice": ["yes", "no"], "top_k": 5}
     response = _send(gateway, body, "compat", False)
     assert response.status_code == 200 and response.headers["x-gateway-residency"] == "external"
     sent = gateway.external.chat_requests[-1].body
-    for name in ("stop", "user", "logit_bias", "seed", "tools", "tool_choice", "response_format"):
+    for name in ("stop", "user", "logit_bias", "seed", "tools", "tool_choice", "response_format", "prompt_cache_key",
+                 "safety_identifier", "guided_choice", "top_k"):
         assert sent[name] == body[name], name
 
 
@@ -222,6 +235,8 @@ _request = st.fixed_dictionaries(
         "logit_bias": st.dictionaries(st.from_regex(r"[0-9]{1,5}", fullmatch=True), st.integers(-100, 100),
                                       max_size=2),
         "metadata": st.dictionaries(_name, _text, max_size=2),
+        "prompt_cache_key": _text,
+        "safety_identifier": _text,
         "tools": st.lists(st.fixed_dictionaries({"type": st.just("function"), "function": _function}),
                           min_size=1, max_size=2),
         "tool_choice": st.one_of(st.sampled_from(["none", "auto", "required"]),

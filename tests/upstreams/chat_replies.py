@@ -22,6 +22,10 @@ class Reply:
     completion_tokens: int = 3
     cached_tokens: int = 0
     tool_calls: tuple[dict[str, Any], ...] = ()
+    extras: dict[str, Any] | None = None
+    """More of the message (``refusal``, ``reasoning_content``, ``annotations``), the choice's
+    ``logprobs`` and the body's ``system_fingerprint``: ``{"message": {...}, "logprobs": {...},
+    "system_fingerprint": "..."}``; streamed as one delta before the last chunk."""
 
 
 def error_response(
@@ -45,7 +49,9 @@ def completion_body(model: str, reply: Reply) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
     if reply.tool_calls:
         message["tool_calls"] = list(reply.tool_calls)
-    return {
+    extras = reply.extras or {}
+    message.update(extras.get("message", {}))
+    body = {
         "id": "chatcmpl-upstream",
         "object": "chat.completion",
         "created": CREATED,
@@ -54,12 +60,15 @@ def completion_body(model: str, reply: Reply) -> dict[str, Any]:
             {
                 "index": 0,
                 "message": message,
-                "logprobs": None,
+                "logprobs": extras.get("logprobs"),
                 "finish_reason": "tool_calls" if reply.tool_calls else "stop",
             }
         ],
         "usage": usage_body(reply),
     }
+    if "system_fingerprint" in extras:
+        body["system_fingerprint"] = extras["system_fingerprint"]
+    return body
 
 
 def sse_frames(model: str, reply: Reply, include_usage: bool, *, chunk_chars: int = 0) -> list[bytes]:
@@ -74,12 +83,14 @@ def sse_frames(model: str, reply: Reply, include_usage: bool, *, chunk_chars: in
             "model": model,
             "choices": choices,
         }
+        if reply.extras and "system_fingerprint" in reply.extras:
+            data["system_fingerprint"] = reply.extras["system_fingerprint"]
         if include_usage:
             data["usage"] = usage
         return b"data: " + orjson.dumps(data) + b"\n\n"
 
-    def delta(content: dict[str, Any], finish_reason: str | None = None) -> list[dict[str, Any]]:
-        return [{"index": 0, "delta": content, "logprobs": None, "finish_reason": finish_reason}]
+    def delta(content: dict[str, Any], finish_reason: str | None = None, logprobs: Any = None) -> list[dict[str, Any]]:
+        return [{"index": 0, "delta": content, "logprobs": logprobs, "finish_reason": finish_reason}]
 
     frames = [b": upstream keep-alive\n\n" + chunk(delta({"role": "assistant", "content": ""}))]
     pieces = (
@@ -96,6 +107,8 @@ def sse_frames(model: str, reply: Reply, include_usage: bool, *, chunk_chars: in
         frames.append(chunk(delta({"tool_calls": [head]})))
         for part in (arguments[: len(arguments) // 2], arguments[len(arguments) // 2 :]):
             frames.append(chunk(delta({"tool_calls": [{"index": index, "function": {"arguments": part}}]})))
+    if reply.extras:
+        frames.append(chunk(delta(dict(reply.extras.get("message", {})), None, reply.extras.get("logprobs"))))
     frames.append(chunk(delta({}, "tool_calls" if reply.tool_calls else "stop")))
     if include_usage:
         frames.append(chunk([], usage_body(reply)))

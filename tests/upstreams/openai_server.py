@@ -75,6 +75,7 @@ class _Fault:
     headers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     after_chunks: int | None = None
+    code: str | None = None
 
 
 class OpenAIUpstream:
@@ -168,9 +169,11 @@ class OpenAIUpstream:
         cached_tokens: int = 0,
         *,
         tool_calls: Sequence[dict[str, Any]] = (),
+        extras: dict[str, Any] | None = None,
     ) -> None:
+        """``extras``: see ``Reply.extras`` (refusal, reasoning, logprobs, system_fingerprint)."""
         with self._lock:
-            self._reply = Reply(text, prompt_tokens, completion_tokens, cached_tokens, tuple(tool_calls))
+            self._reply = Reply(text, prompt_tokens, completion_tokens, cached_tokens, tuple(tool_calls), extras)
 
     def slow_stream(self, delay_s: float) -> None:
         """Pause ``delay_s`` before each streamed chunk (0 turns it off)."""
@@ -212,9 +215,10 @@ class OpenAIUpstream:
         *,
         headers: dict[str, str] | None = None,
         path: str = CHAT_PATH,
+        code: str | None = None,
     ) -> None:
-        """Answer ``status`` with an OpenAI error body that echoes the prompt."""
-        self._add(_Fault("status", path, times, status=status, headers=dict(headers or {})))
+        """Answer ``status`` with an OpenAI error body that echoes the prompt (``code``: its error code)."""
+        self._add(_Fault("status", path, times, status=status, headers=dict(headers or {}), code=code))
 
     def rate_limit_next(
         self, retry_after: float | str | None = 1, times: int | None = 1, *, path: str = CHAT_PATH
@@ -298,8 +302,9 @@ class OpenAIUpstream:
         transport = transport_of(request.scope)
         if body.get("stream"):
             options = body.get("stream_options") or {}
-            frames = sse_frames(body["model"], reply, stream_usage and bool(options.get("include_usage")),
-                                chunk_chars=echo or 0)
+            frames = sse_frames(
+                body["model"], reply, stream_usage and bool(options.get("include_usage")), chunk_chars=echo or 0
+            )
             if fault is not None and fault.kind == "malformed":
                 frames[0] = b"data: " + MALFORMED_BODY + b"\n\n"
             return StreamingResponse(self._send(frames, fault, transport, delay), media_type="text/event-stream")
@@ -344,7 +349,7 @@ class OpenAIUpstream:
             return None
         if fault.kind == "status":
             message = f"injected failure; prompt was: {_prompt(body)}"
-            return error_response(fault.status, message, headers=fault.headers)
+            return error_response(fault.status, message, fault.code, headers=fault.headers)
         if fault.kind == "hang":
             await self._server.pause(fault.seconds)
         elif fault.kind == "reset":

@@ -3,7 +3,8 @@
 The copy is ``tests/data/openapi/openai-openapi.json.gz`` (its README says which
 commit). The spec is OpenAPI 3.1, whose schemas are JSON Schema 2020-12, except
 for the OpenAPI 3.0 word ``nullable: true`` that some schemas still carry: it is
-rewritten to its 2020-12 meaning (the value may also be ``null``) once, on load.
+rewritten to its 2020-12 meaning (the value may also be ``null``, an ``enum``'s
+too) once, on load.
 
     check("CreateChatCompletionResponse", body)   # raises SchemaMismatch with every error
 """
@@ -34,6 +35,8 @@ def _nullable(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     out = {key: _nullable(value) for key, value in node.items() if key != "nullable"}
+    if node.get("nullable") is True and isinstance(out.get("enum"), list) and None not in out["enum"]:
+        out["enum"] = [*out["enum"], None]  # a nullable enum (a stream chunk's ``finish_reason``) takes null too
     if node.get("nullable") is True:
         kind = out.get("type")
         if isinstance(kind, str):
