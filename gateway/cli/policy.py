@@ -60,12 +60,19 @@ def register(sub: Any) -> None:
     given = explain.add_mutually_exclusive_group(required=True)
     given.add_argument("--request", metavar="REQ.json", help="a Chat Completions request body ('-': stdin)")
     given.add_argument("--text", help="a user's message")
+    explain.add_argument(
+        "--api",
+        choices=["chat", "embeddings"],
+        default="chat",
+        help="for --text: sent as a chat message or as an embeddings input (a --request's shape says it itself)",
+    )
     explain.add_argument("--team", help="the team of the API key")
     explain.add_argument("--model", help="the virtual model (default: the request's, else the policy's first)")
     explain.add_argument("--unavailable", action="append", default=[], metavar="TARGET", help="treat as down")
     explain.add_argument("--over-budget", action="store_true", help="the team's budget is spent")
     explain.add_argument(
-        "--live", action="store_true",
+        "--live",
+        action="store_true",
         help="also treat targets whose circuit breaker is open now as down (read from the redis_url of --config "
         "or REDIS_URL, which the gateway replicas share)",
     )
@@ -284,7 +291,9 @@ def explain_command(args: argparse.Namespace, classifier: Classifier | None = No
         if circuits is None:
             return 1
         unavailable = {**circuits, **unavailable}
-    result = asyncio.run(explain(loaded, request, args.team, args.model, classifier, unavailable, args.over_budget))
+    result = asyncio.run(
+        explain(loaded, request, args.team, args.model, classifier, unavailable, args.over_budget, args.api)
+    )
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
 
@@ -294,8 +303,11 @@ def _live_circuits(config: Config, targets: Iterable[str]) -> dict[str, str] | N
     from gateway.resilience import SharedStateUnavailable, open_circuits
 
     if not config.redis_url:
-        print("error: --live reads circuit breakers from Redis: set redis_url (--config) or REDIS_URL; without "
-              "Redis each gateway keeps its own, shown by its /readyz", file=sys.stderr)
+        print(
+            "error: --live reads circuit breakers from Redis: set redis_url (--config) or REDIS_URL; without "
+            "Redis each gateway keeps its own, shown by its /readyz",
+            file=sys.stderr,
+        )
         return None
     try:
         return asyncio.run(open_circuits(config.redis_url, config.resilience, list(targets)))

@@ -17,6 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/@+-]+$")]
 EntityName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$", description="An entity type, e.g. CREDIT_CARD.")]
+Api = Literal["chat", "embeddings", "responses", "messages"]
+"""The kind of call: ``/v1/chat/completions``, ``/v1/embeddings``, ``/v1/responses``, ``/v1/messages``."""
+Task = Literal["chat", "embeddings"]
+TASK_OF_API: dict[str, str] = {"chat": "chat", "responses": "chat", "messages": "chat", "embeddings": "embeddings"}
+"""What a target must do to serve an API: the Responses and Messages APIs are served by chat models."""
 
 
 class _Strict(BaseModel):
@@ -121,6 +126,12 @@ class Target(_Strict):
         "inside the bank (vLLM, TGI...); litellm: a closed API."
     )
     model: str = Field(min_length=1, description="The model name the upstream knows, or a local directory.")
+    task: Task = Field(
+        default="chat",
+        description="What the model does: chat (generates: serves chat completions, the Responses and Messages "
+        "APIs) or embeddings (serves /v1/embeddings only). A route's targets that cannot serve a request's API "
+        "are never tried for it (excluded as 'api' in the decision).",
+    )
     residency: Literal["on_prem", "external"] = Field(
         description="Where a request's content goes: stays in the bank (on_prem) or leaves it (external)."
     )
@@ -144,12 +155,15 @@ class Target(_Strict):
         default=5.0, gt=0, le=600, description="Seconds to open a connection to the upstream (operators)."
     )
     first_token_timeout_s: float | None = Field(
-        default=None, gt=0, le=3600,
+        default=None,
+        gt=0,
+        le=3600,
         description="Seconds a stream may take to its first chunk before the attempt counts as failed "
         "and the next target is tried (default: 'timeout_s'; operators).",
     )
     max_in_flight: int | None = Field(
-        default=None, ge=1,
+        default=None,
+        ge=1,
         description="Requests in flight to this target per gateway replica; more wait, then get 503 "
         "(default: the configuration's resilience.backpressure.max_in_flight; operators).",
     )
@@ -194,6 +208,11 @@ class When(_Strict):
     model: list[str] | None = Field(
         default=None, min_length=1, description="The client asked for one of these virtual models."
     )
+    api: list[Api] | None = Field(
+        default=None, min_length=1,
+        description="The request came through one of these APIs (chat, embeddings, responses, messages). "
+        "A route without it matches every API.",
+    )  # fmt: skip
     estimated_input_tokens_over: int | None = Field(
         default=None, ge=0, description="The request's estimated input size is above this many tokens."
     )
@@ -204,7 +223,9 @@ class When(_Strict):
         default=None, min_length=1, description="At least one of these groups of conditions holds."
     )
 
-    @field_validator("team", "tier", "model", "entities_any", mode="before", json_schema_input_type=str | list[str])
+    @field_validator(
+        "team", "tier", "model", "entities_any", "api", mode="before", json_schema_input_type=str | list[str]
+    )
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
@@ -330,6 +351,9 @@ class TestCase(_Strict):
     text: str | None = Field(default=None, description="Just the user's text; or give 'request'.")
     model: str | None = Field(
         default=None, description="Virtual model for a 'text' case (default: the first in 'models')."
+    )
+    api: Literal["chat", "embeddings"] = Field(
+        default="chat", description="For a 'text' case: sent as a chat message (chat) or as an embeddings input."
     )
     team: str | None = Field(default=None, description="The team of the API key.")
     over_budget: bool = Field(default=False, description="The team's monthly budget is spent.")

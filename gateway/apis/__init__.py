@@ -1,0 +1,1 @@
+"""The APIs the gateway speaks besides Chat Completions: each a thin translation at the edge."""
