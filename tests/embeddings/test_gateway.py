@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from gateway.tokens import TokenCounter
 from tests.upstreams.embeddings_reply import vector_for
 from tests.upstreams.gateway_between import RunningGateway, gateway_between
-from tests.upstreams.openapi_schema import check
 from tests.upstreams.openai_server import EMBEDDINGS_PATH
+from tests.upstreams.openapi_schema import check
 
 CARD = "Card 4111 1111 1111 1111 was declined at the ATM"
 
