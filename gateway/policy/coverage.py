@@ -3,7 +3,8 @@
 Requests are grouped into the kinds a policy can tell apart. A kind is one
 value in each of four dimensions: what was detected (an entity-type set, or a
 classifier error, which fixes the level), the virtual model (which fixes the
-tier), the team (each team a route names, plus "any other team"), and the
+tier) with the API the request came through (each API a route names, plus
+one that none names), the team (each team a route names, plus "any other team"), and the
 estimated input size (one value per interval between token thresholds).
 
 Each field of ``when`` concerns one dimension, so a group of conditions
@@ -19,9 +20,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import get_args
 
 from gateway.policy.engine import Facts, level_for, match_reasons
-from gateway.policy.model import Policy, When, condition_groups
+from gateway.policy.model import Api, Policy, When, condition_groups
+
+APIS: tuple[str, ...] = get_args(Api)
 
 OTHER_TEAM = ""  # a team no route names
 MAX_ENTITY_STATES = 1024
@@ -43,8 +47,9 @@ class RequestKind:
         detected = ", ".join(sorted(self.facts.entity_types)) or "nothing"
         if self.facts.classifier_error:
             detected = "a classifier error"
+        api = f" through the {self.facts.api} API" if self.facts.api != "chat" else ""
         return (
-            f"level {self.level}, model {self.facts.model!r}, {team}, "
+            f"level {self.level}, model {self.facts.model!r}{api}, {team}, "
             f"about {self.facts.estimated_input_tokens} input tokens, {detected} detected"
         )
 
@@ -54,7 +59,7 @@ class Space:
     """The kinds of request: every combination of the four dimensions' values."""
 
     states: tuple[tuple[frozenset[str], bool, str], ...]  # entity types, classifier error, level
-    models: tuple[str, ...]
+    models: tuple[tuple[str, str], ...]  # (virtual model, api)
     teams: tuple[str, ...]
     sizes: tuple[int, ...]
     # (facts, level, tier) to ask ``match_reasons`` about, per dimension
@@ -65,14 +70,16 @@ class Space:
         index, t = divmod(index, len(self.teams))
         s, m = divmod(index, len(self.models))
         entities, error, level = self.states[s]
+        model, api = self.models[m]
         facts = Facts(
-            model=self.models[m],
+            model=model,
+            api=api,
             entity_types=entities,
             classifier_error="classifier error" if error else None,
             team=self.teams[t],
             estimated_input_tokens=self.sizes[k],
         )
-        return RequestKind(facts, level, policy.models[self.models[m]].tier)
+        return RequestKind(facts, level, policy.models[model].tier)
 
     def bits(self, box: Box) -> int:
         """The kinds inside a box, as a bitset."""
@@ -120,17 +127,20 @@ def space_of(policy: Policy) -> Space:
             starts.add(w.estimated_input_tokens_under)
     states = _entity_states(policy, whens)
     sizes = tuple(sorted(starts))
+    named = sorted({a for w in whens for a in w.api or ()})
+    apis = (*named, *[a for a in APIS if a not in named][:1])  # each API a route names, and one it does not
+    pairs = tuple((m, a) for m in policy.models for a in apis)
     bottom = policy.levels[0]
     cases = (
         tuple(
             (Facts(model="", entity_types=entities, classifier_error="error" if error else None), level, "")
             for entities, error, level in states
         ),
-        tuple((Facts(model=m), bottom, policy.models[m].tier) for m in policy.models),
+        tuple((Facts(model=m, api=a), bottom, policy.models[m].tier) for m, a in pairs),
         tuple((Facts(model="", team=t), bottom, "") for t in teams),
         tuple((Facts(model="", estimated_input_tokens=n), bottom, "") for n in sizes),
     )
-    return Space(states, tuple(policy.models), teams, sizes, cases)
+    return Space(states, pairs, teams, sizes, cases)
 
 
 def _entity_states(policy: Policy, whens: Sequence[When]) -> tuple[tuple[frozenset[str], bool, str], ...]:
@@ -179,7 +189,7 @@ def boxes(policy: Policy, when: When, space: Space) -> list[Box]:
             When(level_at_least=when.level_at_least, level_at_most=when.level_at_most, entities_any=when.entities_any),
             0,
         ),
-        verdicts(When(model=when.model, tier=when.tier), 1),
+        verdicts(When(model=when.model, tier=when.tier, api=when.api), 1),
         verdicts(When(team=when.team), 2),
         verdicts(
             When(

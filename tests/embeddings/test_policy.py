@@ -1,0 +1,92 @@
+"""The policy and the kind of call: targets' ``task``, routes' ``when.api``, ``GET /v1/models``' ``apis``."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from gateway.apis.models import models_list
+from gateway.errors import InvalidRequest
+from gateway.keys import Principal
+from gateway.policy.coverage import analyse
+from gateway.policy.engine import Facts, decide
+from gateway.policy.model import Policy
+from tests.policy.conftest import BASE
+
+
+def policy(**changes: Any) -> Policy:
+    data = copy.deepcopy(BASE)
+    data["targets"] |= {
+        "embed-onprem": {"kind": "transformers", "task": "embeddings", "model": "all-minilm-l6-v2",
+                         "residency": "on_prem"},
+        "embed-external": {"kind": "litellm", "task": "embeddings", "model": "openai/text-embedding-3-small",
+                           "residency": "external", "max_level": "internal"},
+    }  # fmt: skip
+    data.update(changes)
+    return Policy.model_validate(data)
+
+
+def routes(*extra: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*extra, *copy.deepcopy(BASE["routes"])]
+
+
+def test_a_chat_target_is_never_a_candidate_for_embeddings_nor_an_embedding_model_for_chat() -> None:
+    mixed = policy(routes=[{"name": "all", "targets": ["external", "embed-external", "onprem", "embed-onprem"]}])
+    for_embeddings = decide(mixed, Facts(model="standard", api="embeddings"))
+    assert for_embeddings.targets == ("embed-external", "embed-onprem")
+    assert {(e.target, e.reason) for e in for_embeddings.excluded} == {("external", "api"), ("onprem", "api")}
+    for_chat = decide(mixed, Facts(model="standard"))
+    assert for_chat.targets == ("external", "onprem")
+    for api in ("responses", "messages"):
+        assert decide(mixed, Facts(model="standard", api=api)).targets == ("external", "onprem")
+
+
+def test_the_invariant_still_holds_for_embeddings() -> None:
+    mixed = policy(routes=[{"name": "all", "targets": ["embed-external", "embed-onprem"]}])
+    decision = decide(mixed, Facts(model="standard", entity_types=frozenset({"CREDIT_CARD"}), api="embeddings"))
+    assert decision.level == "restricted" and decision.targets == ("embed-onprem",)
+    assert [(e.target, e.reason) for e in decision.excluded] == [("embed-external", "invariant")]
+
+
+def test_a_route_can_match_on_the_api_and_a_route_without_api_matches_every_api() -> None:
+    p = policy(routes=routes({"name": "embeddings", "when": {"api": "embeddings"}, "targets": ["embed-onprem"]}))
+    assert decide(p, Facts(model="premium", api="embeddings")).route == "embeddings"
+    chat = decide(p, Facts(model="premium"))
+    assert chat.route == "premium"
+    assert chat.trace[0].reasons == ("api 'chat' is not in ['embeddings']",)
+    assert decide(p, Facts(model="premium", api="messages")).route == "premium"
+
+
+def test_api_values_are_validated() -> None:
+    with pytest.raises(ValidationError):
+        policy(routes=[{"name": "x", "when": {"api": ["images"]}, "targets": ["onprem"]}])
+    with pytest.raises(ValidationError):
+        policy(targets={"t": {"kind": "litellm", "task": "images", "model": "m", "residency": "on_prem"}})
+
+
+def test_the_route_checks_see_the_api_dimension() -> None:
+    p = policy(routes=routes({"name": "embeddings", "when": {"api": "embeddings"}, "targets": ["embed-onprem"]}))
+    assert all(analyse(p).first_levels)  # every route is the first match of some request: none unreachable
+    everything = policy(routes=[{"name": "all", "targets": ["onprem"]}, *BASE["routes"]])
+    assert not any(analyse(everything).first_levels[1:])
+
+
+def test_models_lists_the_apis_each_model_can_reach() -> None:
+    p = policy(
+        routes=routes({"name": "embeddings", "when": {"api": "embeddings", "tier": "premium"},
+                       "targets": ["embed-onprem"]})
+    )  # fmt: skip
+    everyone = Principal(key_id="k", team="t", roles=frozenset({"user"}))
+    listed = {m["id"]: m["apis"] for m in models_list(p, everyone)["data"]}
+    assert listed == {
+        "standard": ["chat", "responses", "messages"],
+        "premium": ["chat", "embeddings", "responses", "messages"],
+    }
+    assert [m["id"] for m in models_list(p, everyone, "embeddings")["data"]] == ["premium"]
+    with pytest.raises(InvalidRequest):
+        models_list(p, everyone, "images")
+    shadowed = policy(routes=[{"name": "all", "targets": ["onprem"]}, {"name": "e", "targets": ["embed-onprem"]}])
+    assert all("embeddings" not in m["apis"] for m in models_list(shadowed, everyone)["data"])
