@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, ValidationError, model_validator
 
 from gateway.errors import InvalidRequest, PayloadTooLarge
 from gateway.outbound import Outbound
@@ -39,7 +39,7 @@ TOKEN_ENCODING = "cl100k_base"
 _OPENAI_FIELDS = frozenset({"model", "input", "dimensions", "encoding_format", "user"})
 
 Text = Annotated[str, StringConstraints(min_length=1)]
-TokenIds = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1, max_length=MAX_TOKENS_PER_INPUT)]
+TokenIds = Annotated[list[Annotated[int, Strict(), Field(ge=0)]], Field(min_length=1, max_length=MAX_TOKENS_PER_INPUT)]
 # A decoder of token ids: ``ValueError`` for an id its encoding does not have.
 Decoder = Callable[[Sequence[int]], str]
 
@@ -54,7 +54,7 @@ class EmbeddingsRequest(BaseModel):
         | TokenIds
         | Annotated[list[TokenIds], Field(min_length=1, max_length=MAX_INPUTS)]
     )
-    dimensions: Annotated[int, Field(ge=1, le=65536)] | None = None
+    dimensions: Annotated[int, Strict(), Field(ge=1, le=65536)] | None = None
     encoding_format: Literal["float", "base64"] = "float"
     user: str | None = Field(default=None, max_length=256)
 
