@@ -88,6 +88,13 @@ class LiteLLMEmbedder(EmbeddingAdapter, LiteLLMAdapter):
     def __repr__(self) -> str:
         return f"LiteLLMEmbedder({self.model!r})"
 
+    async def start(self) -> None:
+        """As the chat adapter's, and one more start-up setting: litellm's embedding calls read
+        ``max_retries=0`` as "unset" (``max_retries or DEFAULT_MAX_RETRIES``) and retried behind
+        the gateway's back; retries are the gateway's, so its default is 0 here."""
+        await super().start()
+        load_litellm().DEFAULT_MAX_RETRIES = 0
+
     async def embed(self, call: EmbeddingCall) -> Embeddings:
         litellm = load_litellm()
         deadline = asyncio.get_running_loop().time() + call.deadline_s

@@ -332,7 +332,8 @@ class OpenAIUpstream:
         reply = embeddings_reply(body) if isinstance(body, dict) else None
         if reply is None:
             return error_response(400, "input must be a string or a list of strings")
-        return Response(orjson.dumps(reply), media_type="application/json")
+        malformed = fault is not None and fault.kind == "malformed"
+        return Response(MALFORMED_BODY if malformed else orjson.dumps(reply), media_type="application/json")
 
     async def _record(self, request: Request) -> Any:
         raw = await request.body()
