@@ -12,6 +12,8 @@ from collections.abc import Iterator
 import openai
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gateway.tokens import TokenCounter
 from tests.upstreams.embeddings_reply import vector_for
@@ -227,3 +229,30 @@ def test_each_request_leaves_a_ledger_row(gateway: RunningGateway) -> None:
             time.sleep(0.1)
     assert row is not None and row["target"] == "ext-embed" and row["outcome"] == "ok"
     assert row["prompt_tokens"] == 3 and row["completion_tokens"] == 0
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+FIELDS = st.fixed_dictionaries(
+    {},
+    optional={
+        "model": st.sampled_from(["bank-embed", "chat-only", "", "x"]) | JSON,
+        "input": st.text(max_size=30) | st.lists(st.text(max_size=10), max_size=3) | st.lists(st.integers(), max_size=3)
+        | JSON,
+        "dimensions": st.integers(-2, 10) | JSON,
+        "encoding_format": st.sampled_from(["float", "base64", "int8"]) | JSON,
+        "user": JSON,
+    },
+)  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=FIELDS | JSON)
+def test_any_body_gets_an_answer_or_openais_error_never_a_server_error(gateway: RunningGateway, body: object) -> None:
+    response = gateway.http.post("/v1/embeddings", json=body)
+    assert response.status_code in (200, 400, 404, 413), response.text
+    if response.status_code != 200:
+        check("ErrorResponse", response.json())

@@ -27,6 +27,7 @@ ANY_KEY = frozenset(ROLES)
 MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/chat/completions"): frozenset({"user", "admin"}),
     ("GET", "/v1/models"): frozenset({"user", "admin"}),
+    ("POST", "/v1/embeddings"): frozenset({"user", "admin"}),
     ("GET", "/healthz"): ANY_KEY,
     ("GET", "/readyz"): ANY_KEY,
     ("GET", "/openapi.json"): ANY_KEY,
@@ -71,6 +72,8 @@ async def _call(client: httpx.AsyncClient, method: str, path: str, key: str | No
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     if path == "/v1/chat/completions":
         return await client.post(path, json=CHAT, headers=headers)
+    if path == "/v1/embeddings":
+        return await client.post(path, json={"model": CHAT["model"], "input": "hello"}, headers=headers)
     return await client.request(method, path, headers=headers)
 
 
