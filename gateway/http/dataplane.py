@@ -28,6 +28,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.apis.embeddings import EmbeddingsRequest
 from gateway.auth import authenticate
 from gateway.errors import GatewayError, PayloadTooLarge, PermissionDenied
 from gateway.http.errors import Answer, encoded, error_answer, http_error, unexpected
@@ -40,6 +41,7 @@ from gateway.serving import Outcome
 log = logging.getLogger("gateway.http")
 
 CHAT_PATH = "/v1/chat/completions"
+EMBEDDINGS_PATH = "/v1/embeddings"
 
 Handler = Callable[[GatewayState, Principal, Scope, Receive], Awaitable[Response]]
 
@@ -69,6 +71,16 @@ async def serve_chat(gateway: GatewayState, caller: Principal, scope: Scope, rec
     return respond(outcome)
 
 
+async def serve_embeddings(gateway: GatewayState, caller: Principal, scope: Scope, receive: Receive) -> Response:
+    """One embeddings request (``gateway/serving/embeddings.py``), from its ASGI scope to the response."""
+    assert gateway.embeddings is not None  # built with the app
+    body = await read_body(scope, receive, gateway.config.limits.max_body_bytes)
+    outcome = await gateway.embeddings.handle(
+        body, caller, header(scope, b"cache-control").lower(), request_id=current_request_id()
+    )
+    return respond(outcome)
+
+
 def respond(outcome: Outcome) -> Response:
     """The path's outcome as a response: JSON, or an event stream."""
     if outcome.stream is not None:
@@ -85,7 +97,15 @@ CHAT = Endpoint(
     summary="Chat Completions",
     answers="A chat completion (JSON), or with stream: true a text/event-stream ending in [DONE].",
 )
-ENDPOINTS: Mapping[str, Endpoint] = {CHAT_PATH: CHAT}
+EMBEDDINGS = Endpoint(
+    EMBEDDINGS_PATH,
+    ("user",),
+    serve_embeddings,
+    request_model=EmbeddingsRequest,
+    summary="Embeddings",
+    answers="One vector per input, in order (OpenAI's CreateEmbeddingResponse; base64 on request).",
+)
+ENDPOINTS: Mapping[str, Endpoint] = {CHAT_PATH: CHAT, EMBEDDINGS_PATH: EMBEDDINGS}
 
 
 async def serve(endpoint: Endpoint, gateway: GatewayState, scope: Scope, receive: Receive) -> Response:
