@@ -73,6 +73,7 @@ class AuditRecord:
     residency: str | None = None
     attempts: tuple[AttemptFact, ...] = ()
     transform: str | None = None
+    api: str = "chat"
 
     @property
     def reached(self) -> str:
@@ -104,11 +105,13 @@ class AuditRecord:
             target=record.target,
             residency=record.residency,
             transform=record.transform,
+            api=asked.api,
             attempts=tuple(AttemptFact(a.target, a.residency, a.outcome, a.error_code) for a in record.attempts),
         )
 
     def facts(self) -> dict[str, Any]:
-        """The record's facts; ``transform`` only when one ran (records without one keep their old shape)."""
+        """The record's facts; ``transform`` only when one ran, ``api`` only when not ``chat`` (records
+        without them keep their old shape)."""
         facts = {
             "request_id": self.request_id,
             "ts": iso(self.ts),
@@ -130,6 +133,8 @@ class AuditRecord:
         }
         if self.transform is not None:
             facts["transform"] = self.transform
+        if self.api != "chat":
+            facts["api"] = self.api
         return facts
 
     def body(self, seq: int, prev: str, writer: str) -> bytes:

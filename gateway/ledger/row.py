@@ -17,6 +17,7 @@ def ledger_row(record: RequestRecord) -> LedgerRow:
     row: LedgerRow = {
         "request_id": asked.request_id,
         "ts": asked.ts,
+        "api": asked.api,
         "key_id": asked.key_id,
         "team": asked.team,
         "model": asked.model,

@@ -218,7 +218,7 @@ def test_models_lists_the_apis_each_model_serves(gateway: RunningGateway) -> Non
     assert gateway.http.get("/v1/models", params={"api": "images"}).status_code == 400
 
 
-def test_each_request_leaves_a_ledger_row(gateway: RunningGateway) -> None:
+def test_each_request_leaves_a_ledger_row_and_an_audit_record_that_say_embeddings(gateway: RunningGateway) -> None:
     client_of(gateway).embeddings.create(model="bank-embed", input="ledger me please")
     engine = sa.create_engine(f"sqlite:///{gateway.database}")
     with engine.connect() as db:
@@ -228,7 +228,17 @@ def test_each_request_leaves_a_ledger_row(gateway: RunningGateway) -> None:
                 break
             time.sleep(0.1)
     assert row is not None and row["target"] == "ext-embed" and row["outcome"] == "ok"
+    assert row["api"] == "embeddings" and row["level"] == "internal" and row["route"] == "embeddings"
     assert row["prompt_tokens"] == 3 and row["completion_tokens"] == 0
+    with engine.connect() as db:
+        for _ in range(50):
+            audit = db.execute(
+                sa.text("SELECT body FROM audit_log WHERE request_id = :id"), {"id": row["request_id"]}
+            ).first()
+            if audit is not None:
+                break
+            time.sleep(0.1)
+    assert audit is not None and '"api":"embeddings"' in audit[0] and "ledger me" not in audit[0]
 
 
 JSON = st.recursive(
