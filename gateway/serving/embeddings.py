@@ -34,8 +34,8 @@ from gateway.dispatch import Attempt, Dispatched, TargetChain
 from gateway.errors import (
     BudgetExceeded,
     GatewayError,
-    InvalidRequest,
     ModelNotFound,
+    ModelNotSupported,
     NoTargetAvailable,
     PolicyDenied,
     UpstreamError,
@@ -50,12 +50,6 @@ from gateway.record import Asked, Decided, RecordDraft
 from gateway.serving.bookkeeping import Bookkeeper, InFlight
 from gateway.serving.path import ChatService
 from gateway.serving.wire import Outcome
-
-
-class ModelNotSupported(InvalidRequest):
-    """The route the policy chose has no model for this API (nothing was sent)."""
-
-    code = "model_not_supported"
 
 
 class EmbeddingChain(TargetChain):
