@@ -17,8 +17,15 @@ import pytest
 import torch
 from transformers import AutoModel, AutoTokenizer
 
+from adapters import embeddings_local
 from adapters.embeddings import EmbeddingCall
-from adapters.embeddings_local import BUILTIN_EMBEDDING_MODEL, LocalEmbeddingAdapter, resolve_embedding_model
+from adapters.embeddings_local import (
+    BUILTIN_EMBEDDING_MODEL,
+    EmbeddingModelNotFound,
+    LocalEmbeddingAdapter,
+    prepare_embedding_model,
+    resolve_embedding_model,
+)
 from gateway.errors import Overloaded, UpstreamError
 from tests.upstreams.gateway_between import RunningGateway, gateway_between
 
@@ -156,3 +163,30 @@ def test_the_openai_client_gets_the_local_models_vectors_through_the_gateway(
     card = client.embeddings.with_raw_response.create(model="bank-embed", input="Card 4111 1111 1111 1111 declined")
     assert card.headers["x-gateway-level"] == "restricted" and card.headers["x-gateway-target"] == "local-embed"
     assert running.external.requests == []
+
+
+def test_prepare_copies_the_packaged_model_into_the_cache_once(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(embeddings_local, "packaged_model_dir", lambda: model_dir)  # as if installed
+    prepared = prepare_embedding_model(BUILTIN_EMBEDDING_MODEL, tmp_path)
+    assert prepared == tmp_path / BUILTIN_EMBEDDING_MODEL
+    assert sorted(p.name for p in prepared.iterdir()) == sorted(p.name for p in model_dir.iterdir())
+    marker = prepared / "config.json"
+    stamp = marker.stat().st_mtime_ns
+    assert prepare_embedding_model(BUILTIN_EMBEDDING_MODEL, tmp_path) == prepared
+    assert marker.stat().st_mtime_ns == stamp  # not copied again
+    assert resolve_embedding_model(BUILTIN_EMBEDDING_MODEL, tmp_path) == prepared
+
+
+def test_a_missing_model_says_how_to_get_it_and_nothing_is_downloaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(embeddings_local, "packaged_model_dir", lambda: None)  # the package is not installed
+    with pytest.raises(EmbeddingModelNotFound, match="make model"):
+        resolve_embedding_model(BUILTIN_EMBEDDING_MODEL, tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(EmbeddingModelNotFound, match="never downloaded"):
+        resolve_embedding_model(str(tmp_path / "empty"), tmp_path)
+    with pytest.raises(EmbeddingModelNotFound):
+        resolve_embedding_model("sentence-transformers/all-mpnet-base-v2", tmp_path)
