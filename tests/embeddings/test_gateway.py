@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from openai.types import CreateEmbeddingResponse
 
 from gateway.tokens import TokenCounter
 from tests.upstreams.embeddings_reply import vector_for
@@ -104,6 +105,7 @@ def test_the_openai_client_gets_one_vector_per_input_from_the_external_target(ga
     assert raw.headers["x-gateway-route"] == "embeddings" and raw.headers["x-gateway-level"] == "internal"
     assert float(raw.headers["x-gateway-cost-usd"]) == pytest.approx(7 * 20 / 1e6)
     check("CreateEmbeddingResponse", raw.http_response.json())
+    CreateEmbeddingResponse.model_validate(raw.http_response.json(), strict=True)  # the SDK's own type, strictly
     sent = embedding_bodies(gateway.external)
     assert len(sent) == 1 and sent[0]["input"] == ["What is a bond?", "Explain duration risk."]
     assert sent[0]["model"] == "text-embedding-3-small"
