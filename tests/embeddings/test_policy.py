@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from gateway.apis.models import models_list
@@ -13,18 +14,22 @@ from gateway.errors import InvalidRequest
 from gateway.keys import Principal
 from gateway.policy.coverage import analyse
 from gateway.policy.engine import Facts, decide
-from gateway.policy.model import Policy
-from tests.policy.conftest import BASE
+from gateway.policy.explain import explain
+from gateway.policy.loader import load_text
+from gateway.policy.model import Policy, TestCase
+from gateway.policy.testing import run_case
+from tests.policy.conftest import BASE, KeywordClassifier
+
+EMBED_TARGETS: dict[str, Any] = {
+    "embed-onprem": {"kind": "transformers", "task": "embeddings", "model": "all-minilm-l6-v2", "residency": "on_prem"},
+    "embed-external": {"kind": "litellm", "task": "embeddings", "model": "openai/text-embedding-3-small",
+                       "residency": "external", "max_level": "internal"},
+}  # fmt: skip
 
 
 def policy(**changes: Any) -> Policy:
     data = copy.deepcopy(BASE)
-    data["targets"] |= {
-        "embed-onprem": {"kind": "transformers", "task": "embeddings", "model": "all-minilm-l6-v2",
-                         "residency": "on_prem"},
-        "embed-external": {"kind": "litellm", "task": "embeddings", "model": "openai/text-embedding-3-small",
-                           "residency": "external", "max_level": "internal"},
-    }  # fmt: skip
+    data["targets"] |= copy.deepcopy(EMBED_TARGETS)
     data.update(changes)
     return Policy.model_validate(data)
 
@@ -90,3 +95,26 @@ def test_models_lists_the_apis_each_model_can_reach() -> None:
         models_list(p, everyone, "images")
     shadowed = policy(routes=[{"name": "all", "targets": ["onprem"]}, {"name": "e", "targets": ["embed-onprem"]}])
     assert all("embeddings" not in m["apis"] for m in models_list(shadowed, everyone)["data"])
+
+
+async def test_explain_and_test_cases_take_embeddings_requests() -> None:
+    text = yaml.safe_dump({**copy.deepcopy(BASE), "targets": {**BASE["targets"], **EMBED_TARGETS},
+                           "routes": routes({"name": "embeddings", "when": {"api": "embeddings"},
+                                             "targets": ["embed-external", "embed-onprem"]})})  # fmt: skip
+    loaded = load_text(text, "test.yaml")
+    classifier = KeywordClassifier()
+    traced = await explain(loaded, "Card 4111 1111 1111 1111", None, "standard", classifier, api="embeddings")
+    assert traced["request"]["api"] == "embeddings" and traced["decision"]["route"] == "embeddings"
+    assert [t["target"] for t in traced["decision"]["targets"]] == ["embed-onprem"]
+    assert traced["excluded"] == [
+        {"target": "embed-external", "reason": "invariant", "detail": "max_level internal is below restricted"}
+    ]
+    body = {"model": "standard", "input": ["plain", "jane.doe@example.com"]}  # a request body says its API itself
+    traced = await explain(loaded, body, None, None, classifier)
+    assert traced["level"]["level"] == "confidential" and traced["decision"]["route"] == "embeddings"
+    assert classifier.calls[-1][:2] == ["plain", "jane.doe@example.com"]  # each input is its own text
+    refused = await explain(loaded, {"model": "standard", "input": []}, None, None, classifier)
+    assert refused["decision"]["outcome"] == "invalid_request"
+    case = TestCase.model_validate({"name": "c", "text": "hello", "api": "embeddings",
+                                    "expect": {"route": "embeddings", "target": "embed-external"}})  # fmt: skip
+    assert await run_case(loaded, case, classifier) == []
