@@ -13,7 +13,8 @@ route: one route per path. ``openapi.py`` describes them.
 
 A new API adds one ``Endpoint`` (its path, its roles, its handler): the handler
 reads its body with ``read_body``, translates it into a ``ChatCompletionRequest``
-and calls ``ChatService.serve`` (see ``gateway/serving/__init__.py``).
+and calls ``ChatService.serve`` (see ``gateway/serving/__init__.py``);
+``POST /v1/embeddings`` calls ``EmbeddingsService.handle`` (``gateway/serving/embeddings.py``).
 """
 
 from __future__ import annotations
