@@ -292,7 +292,10 @@ def explain_command(args: argparse.Namespace, classifier: Classifier | None = No
             return 1
         unavailable = {**circuits, **unavailable}
     result = asyncio.run(
-        explain(loaded, request, args.team, args.model, classifier, unavailable, args.over_budget, args.api)
+        explain(
+            loaded, request, args.team, args.model, classifier, unavailable, args.over_budget,
+            getattr(args, "api", "chat"),
+        )  # fmt: skip
     )
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
