@@ -291,11 +291,9 @@ def explain_command(args: argparse.Namespace, classifier: Classifier | None = No
         if circuits is None:
             return 1
         unavailable = {**circuits, **unavailable}
+    api = getattr(args, "api", "chat")  # callers that build their own arguments: chat
     result = asyncio.run(
-        explain(
-            loaded, request, args.team, args.model, classifier, unavailable, args.over_budget,
-            getattr(args, "api", "chat"),
-        )  # fmt: skip
+        explain(loaded, request, args.team, args.model, classifier, unavailable, args.over_budget, api)
     )
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
