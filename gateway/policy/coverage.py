@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import get_args
 
 from gateway.policy.engine import Facts, level_for, match_reasons
-from gateway.policy.model import Api, Policy, When, condition_groups
+from gateway.policy.model import TASK_OF_API, Api, Policy, When, condition_groups
 
 APIS: tuple[str, ...] = get_args(Api)
 
@@ -112,6 +112,7 @@ class Coverage:
     first_levels: list[set[str]]  # levels at which route i is the first match
     shadowed_by: list[set[int]]  # earlier routes that take the requests route i matches
     routes_at_level: dict[str, set[int]] = field(default_factory=dict)
+    first_apis: list[set[str]] = field(default_factory=list)  # APIs of the requests route i is the first match of
     # level -> (whether no request at that level matches any route, an example that matches none)
     unmatched: dict[str, tuple[bool, RequestKind]] = field(default_factory=dict)
 
@@ -128,7 +129,11 @@ def space_of(policy: Policy) -> Space:
     states = _entity_states(policy, whens)
     sizes = tuple(sorted(starts))
     named = sorted({a for w in whens for a in w.api or ()})
-    apis = (*named, *[a for a in APIS if a not in named][:1])  # each API a route names, and one it does not
+    # Each API a route names, and for each task some target has (chat models, embedding models) one API
+    # of that task that no route names: it stands for all of them (they meet the same routes and targets).
+    tasks = {"chat"} | {t.task for t in policy.targets.values()}
+    unnamed = {TASK_OF_API[a]: a for a in reversed(APIS) if a not in named and TASK_OF_API[a] in tasks}
+    apis = (*named, *sorted(unnamed.values(), key=APIS.index))
     pairs = tuple((m, a) for m in policy.models for a in apis)
     bottom = policy.levels[0]
     cases = (
@@ -221,6 +226,12 @@ def analyse(policy: Policy) -> Coverage:
         for level in {state[2] for state in space.states}
     }
     coverage.levels = [level for level in policy.levels if level in at_level]
+    everything = tuple(True for _ in space.states), tuple(True for _ in space.teams), tuple(True for _ in space.sizes)
+    at_api = {
+        api: space.bits((everything[0], tuple(a == api for _, a in space.models), everything[1], everything[2]))
+        for api in {a for _, a in space.models}
+    }
+    coverage.first_apis = [set() for _ in range(n)]
     taken = 0
     firsts: list[int] = []
     for i, route in enumerate(policy.routes):
@@ -235,6 +246,7 @@ def analyse(policy: Policy) -> Coverage:
             if first & kinds:
                 coverage.first_levels[i].add(level)
                 coverage.routes_at_level.setdefault(level, set()).add(i)
+        coverage.first_apis[i] = {api for api, kinds in at_api.items() if first & kinds}
         taken |= matched
     for level in coverage.levels:
         missed = at_level[level] & ~taken

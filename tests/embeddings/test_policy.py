@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from gateway.apis.models import models_list
 from gateway.errors import InvalidRequest
 from gateway.keys import Principal
+from gateway.policy.checks import check
 from gateway.policy.coverage import analyse
 from gateway.policy.engine import Facts, decide
 from gateway.policy.explain import explain
@@ -118,3 +119,20 @@ async def test_explain_and_test_cases_take_embeddings_requests() -> None:
     case = TestCase.model_validate({"name": "c", "text": "hello", "api": "embeddings",
                                     "expect": {"route": "embeddings", "target": "embed-external"}})  # fmt: skip
     assert await run_case(loaded, case, classifier) == []
+
+
+def test_validate_warns_of_a_route_that_takes_embeddings_with_no_embedding_model() -> None:
+    def warnings(route_list: list[dict[str, Any]]) -> list[str]:
+        data = {**copy.deepcopy(BASE), "targets": {**BASE["targets"], **EMBED_TARGETS}, "routes": route_list}
+        return [p.message for p in check(load_text(yaml.safe_dump(data), "p.yaml"), None)]
+
+    embeddings_route = {"name": "embeddings", "when": {"api": "embeddings"}, "targets": ["embed-onprem"]}
+    late = warnings([*copy.deepcopy(BASE["routes"])[:1], embeddings_route, *copy.deepcopy(BASE["routes"])[1:]])
+    assert [m for m in late if "model_not_supported" in m] == [
+        "route 'sensitive' is the first match of embeddings requests, but none of its targets is an embedding "
+        "model (task: embeddings): they would be refused with 400 model_not_supported (add one, or a route with "
+        "`when: {api: [embeddings]}` above it)"
+    ]
+    assert not [m for m in warnings(routes(embeddings_route)) if "model_not_supported" in m]
+    only_embed = warnings([{"name": "all", "targets": ["embed-onprem"]}])
+    assert any("first match of chat requests" in m for m in only_embed)
