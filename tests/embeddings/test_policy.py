@@ -18,6 +18,7 @@ from gateway.policy.engine import Facts, decide
 from gateway.policy.explain import explain
 from gateway.policy.loader import load_text
 from gateway.policy.model import Policy, TestCase
+from gateway.policy.replay import RecordedFacts
 from gateway.policy.testing import run_case
 from tests.policy.conftest import BASE, KeywordClassifier
 
@@ -136,3 +137,11 @@ def test_validate_warns_of_a_route_that_takes_embeddings_with_no_embedding_model
     assert not [m for m in warnings(routes(embeddings_route)) if "model_not_supported" in m]
     only_embed = warnings([{"name": "all", "targets": ["embed-onprem"]}])
     assert any("first match of chat requests" in m for m in only_embed)
+
+
+def test_replay_decides_recorded_embeddings_as_embeddings() -> None:
+    row = {"model": "standard", "level": "internal", "api": "embeddings", "entity_types": "", "route": "embeddings"}
+    recorded = RecordedFacts.from_row(row)
+    p = policy(routes=routes({"name": "embeddings", "when": {"api": "embeddings"}, "targets": ["embed-onprem"]}))
+    assert decide(p, recorded.facts()).route == "embeddings"
+    assert RecordedFacts.from_row({**row, "api": None}).facts().api == "chat"  # rows from before the column
