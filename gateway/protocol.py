@@ -330,6 +330,12 @@ OTHER_API_WORDS = frozenset(
 VOCABULARY = frozenset(_wire_words(ChatCompletionRequest)) | JSON_SCHEMA_WORDS
 """Strings that carry no data: the wire format's own words. Everything else is classified."""
 
+
+def vocabulary_of(model: type[BaseModel]) -> frozenset[str]:
+    """Another API's own words (its wire models'), for ``describe_validation_error`` on its requests."""
+    return frozenset(_wire_words(model)) | JSON_SCHEMA_WORDS
+
+
 _SAFE_MESSAGES = {  # pydantic error types whose message states the rule, never the value sent
     "missing", "string_type", "int_type", "float_type", "bool_type", "dict_type", "list_type",
     "int_parsing", "float_parsing", "bool_parsing", "greater_than", "greater_than_equal", "less_than",
@@ -339,16 +345,19 @@ _SAFE_MESSAGES = {  # pydantic error types whose message states the rule, never 
 }  # fmt: skip
 
 
-def describe_validation_error(exc: ValidationError, body: Any) -> tuple[str, str | None]:
+def describe_validation_error(
+    exc: ValidationError, body: Any, vocabulary: frozenset[str] = VOCABULARY
+) -> tuple[str, str | None]:
     """``(message, param)`` for one problem: the field's position and the rule broken.
 
-    A key of ours (or of the public API) is named; any other key is shown by its
-    position in its object (``<key 3>``): keys can carry the prompt. Values are never shown.
+    A key of ours (or of the public API: ``vocabulary``, another API's words for its
+    own models) is named; any other key is shown by its position in its object
+    (``<key 3>``): keys can carry the prompt. Values are never shown.
     """
     errors = exc.errors()
     # In a union, pydantic reports every member's complaint; the deepest is the one about what was sent.
     err = max(reversed(errors), key=lambda e: len(e["loc"]))
-    where = _position(err["loc"], body) or "body"
+    where = _position(err["loc"], body, vocabulary) or "body"
     kind = err["type"]
     if kind == "extra_forbidden":
         return f"Unknown field {where!r}: it is not part of the API the gateway accepts.", where
@@ -363,7 +372,7 @@ def describe_validation_error(exc: ValidationError, body: Any) -> tuple[str, str
     return f"Invalid value for {where!r}.", where
 
 
-def _position(loc: tuple[int | str, ...], body: Any) -> str:
+def _position(loc: tuple[int | str, ...], body: Any, vocabulary: frozenset[str] = VOCABULARY) -> str:
     """``loc`` as a dotted path through ``body``; keys that are not API words become ``<key N>``."""
     parts: list[str] = []
     node, tag_seen = body, False
@@ -373,12 +382,12 @@ def _position(loc: tuple[int | str, ...], body: Any) -> str:
             tag_seen = False
             parts.append(str(step))
             node = node[step] if isinstance(node, list) and -len(node) <= step < len(node) else None
-        elif arrived and isinstance(node, dict) and node.get("type") == step and step in VOCABULARY:
+        elif arrived and isinstance(node, dict) and node.get("type") == step and step in vocabulary:
             continue  # the tag of a tagged union's member (``text``, ``json_schema``): not a place
         elif isinstance(node, dict) and step in node:
-            parts.append(step if step in VOCABULARY or step in OTHER_API_WORDS else f"<key {list(node).index(step)}>")
+            parts.append(step if step in vocabulary or step in OTHER_API_WORDS else f"<key {list(node).index(step)}>")
             node, tag_seen = node[step], False
-        elif step in VOCABULARY and isinstance(node, dict):
+        elif step in vocabulary and isinstance(node, dict):
             parts.append(step)  # a field of ours that is missing
             node = None
         # else: pydantic's name for a union member (``str``, ``list[...]``): not a place in the body

@@ -73,7 +73,7 @@ class AuditRecord:
     residency: str | None = None
     attempts: tuple[AttemptFact, ...] = ()
     transform: str | None = None
-    api: str = "chat"
+    api: str = "chat"  # which API was called: chat, embeddings, responses, messages
 
     @property
     def reached(self) -> str:
@@ -110,8 +110,8 @@ class AuditRecord:
         )
 
     def facts(self) -> dict[str, Any]:
-        """The record's facts; ``transform`` only when one ran, ``api`` only when not ``chat`` (records
-        without them keep their old shape)."""
+        """The record's facts; ``transform`` only when one ran and ``api`` only when it is not ``chat``
+        (records without them keep their old shape)."""
         facts = {
             "request_id": self.request_id,
             "ts": iso(self.ts),

@@ -11,10 +11,12 @@ checks are the same code the other routes use (``gateway.auth``), errors are
 rendered by the one renderer (``errors.py``). A data-plane path has no FastAPI
 route: one route per path. ``openapi.py`` describes them.
 
-A new API adds one ``Endpoint`` (its path, its roles, its handler): the handler
-reads its body with ``read_body``, translates it into a ``ChatCompletionRequest``
-and calls ``ChatService.serve`` (see ``gateway/serving/__init__.py``);
-``POST /v1/embeddings`` calls ``EmbeddingsService.handle`` (``gateway/serving/embeddings.py``).
+A new API adds one ``Endpoint`` (its path, its roles, its handler, its error
+shape, where its key is): the handler reads its body with ``read_body``
+(``request.py``), translates it into a ``ChatCompletionRequest`` and calls
+``ChatService.serve`` (see ``gateway/serving/__init__.py``); ``apis.py`` holds
+those of Anthropic's Messages and OpenAI's Responses APIs. ``POST /v1/embeddings``
+calls ``EmbeddingsService.handle`` (``gateway/serving/embeddings.py``): its call step differs.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from pydantic import BaseModel
@@ -29,10 +32,15 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.apis import anthropic_messages
+from gateway.apis.anthropic_wire import MessagesRequest
 from gateway.apis.embeddings import EmbeddingsRequest
+from gateway.apis.responses_wire import ResponsesRequest
 from gateway.auth import authenticate
-from gateway.errors import GatewayError, PayloadTooLarge, PermissionDenied
+from gateway.errors import GatewayError, PermissionDenied
+from gateway.http import apis
 from gateway.http.errors import Answer, encoded, error_answer, http_error, unexpected
+from gateway.http.request import bearer, header, read_body
 from gateway.http.state import GatewayState
 from gateway.keys import Principal
 from gateway.logs import current_request_id
@@ -57,6 +65,8 @@ class Endpoint:
     roles: tuple[str, ...]
     handle: Handler
     render: Callable[[GatewayError], Response] = error_answer
+    credentials: Callable[[Scope], str] = bearer  # the key, as ``Authorization: Bearer <key>``
+    error_schema: tuple[str, Mapping[str, Any]] | None = None  # (name, JSON Schema) when not OpenAI's ``Error``
     method: str = "POST"
     request_model: type[BaseModel] | None = None  # its body, for ``/openapi.json``
     summary: str = ""
@@ -98,6 +108,25 @@ CHAT = Endpoint(
     summary="Chat Completions",
     answers="A chat completion (JSON), or with stream: true a text/event-stream ending in [DONE].",
 )
+MESSAGES = Endpoint(
+    apis.MESSAGES_PATH,
+    ("user",),
+    apis.serve_messages,
+    render=apis.anthropic_error,
+    credentials=apis.anthropic_credentials,  # Anthropic's clients send the key in x-api-key
+    error_schema=("AnthropicError", anthropic_messages.ERROR_SCHEMA),
+    request_model=MessagesRequest,
+    summary="Anthropic Messages (translated into the chat path)",
+    answers="An Anthropic message (JSON), or with stream: true Anthropic's event stream.",
+)
+RESPONSES = Endpoint(
+    apis.RESPONSES_PATH,
+    ("user",),
+    apis.serve_responses,
+    request_model=ResponsesRequest,
+    summary="OpenAI Responses, stateless (translated into the chat path)",
+    answers="A response object (JSON), or with stream: true the Responses API's typed events.",
+)
 EMBEDDINGS = Endpoint(
     EMBEDDINGS_PATH,
     ("user",),
@@ -106,7 +135,12 @@ EMBEDDINGS = Endpoint(
     summary="Embeddings",
     answers="One vector per input, in order (OpenAI's CreateEmbeddingResponse; base64 on request).",
 )
-ENDPOINTS: Mapping[str, Endpoint] = {CHAT_PATH: CHAT, EMBEDDINGS_PATH: EMBEDDINGS}
+ENDPOINTS: Mapping[str, Endpoint] = {
+    CHAT_PATH: CHAT,
+    EMBEDDINGS_PATH: EMBEDDINGS,
+    apis.MESSAGES_PATH: MESSAGES,
+    apis.RESPONSES_PATH: RESPONSES,
+}
 
 
 async def serve(endpoint: Endpoint, gateway: GatewayState, scope: Scope, receive: Receive) -> Response:
@@ -117,7 +151,7 @@ async def serve(endpoint: Endpoint, gateway: GatewayState, scope: Scope, receive
             error.headers["allow"] = endpoint.method
             raise error
         with gateway.telemetry.stage("auth"):
-            caller = await authenticate(gateway.keys, header(scope, b"authorization"))
+            caller = await authenticate(gateway.keys, endpoint.credentials(scope))
         if not caller.has_role(*endpoint.roles):
             raise PermissionDenied(f"This endpoint needs one of the roles: {', '.join(endpoint.roles)}.")
         return await endpoint.handle(gateway, caller, scope, receive)
@@ -144,32 +178,3 @@ class DataPlane:
             log.exception("unexpected error")  # the type and frames, never the message (gateway/logs.py)
             response = endpoint.render(unexpected())
         await response(scope, receive, send)
-
-
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The body, refused (413) as soon as it is known to be over ``limit`` bytes."""
-    declared = header(scope, b"content-length")
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect
-        part = message.get("body", b"")
-        if part:
-            size += len(part)
-            if size > limit:
-                raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
-            parts.append(part)
-        if not message.get("more_body", False):
-            return parts[0] if len(parts) == 1 else b"".join(parts)
-
-
-def header(scope: Scope, name: bytes) -> str:
-    """The first value of a request header (lower-case ``name``), or ``""``."""
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return ""

@@ -96,7 +96,9 @@ def describe(app: FastAPI, data_plane: Mapping[str, Endpoint] = ENDPOINTS) -> di
                         "text/event-stream": {"schema": {"type": "string"}},
                     },
                 },
-                **{code: {"description": _ERRORS[code], **error_ref} for code in _DATA_PLANE_ERRORS},
+                **{
+                    code: {"description": _ERRORS[code], **_error_ref(endpoint, schemas)} for code in _DATA_PLANE_ERRORS
+                },
             },
         }
         model = endpoint.request_model
@@ -112,6 +114,14 @@ def describe(app: FastAPI, data_plane: Mapping[str, Endpoint] = ENDPOINTS) -> di
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     return schema
+
+
+def _error_ref(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
+    """The error body of ``endpoint``: OpenAI's ``Error``, or its API's own (registered under its name)."""
+    name = "Error"
+    if endpoint.error_schema is not None:
+        name, schemas[name] = endpoint.error_schema[0], dict(endpoint.error_schema[1])
+    return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}}
 
 
 def endpoints(routes: Sequence[Any], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:

@@ -88,10 +88,9 @@ ledger = Table(
     # Added by migration 0004: ``pseudonymize:EMAIL_ADDRESS=1,PERSON=2`` when the answering target
     # received the request pseudonymised (types and counts, never values).
     Column("transform", String(256)),
-    # Added by migration 0005: the API the request came through (chat, embeddings, responses, messages).
-    Column("api", String(16), nullable=False, default="chat", server_default="chat"),
+    # Added by migration 0005: which API was called (chat, embeddings, responses, messages).
+    Column("api", String(16), default="chat"),  # NULL: written before 0005, when chat was the only API
 )
-
 
 
 class LedgerRow(TypedDict, total=False):
@@ -138,7 +137,7 @@ class LedgerRow(TypedDict, total=False):
     reference_price_output_per_m: Decimal | None
     cache_saved_usd: Decimal | None
     transform: str | None
-    api: str
+    api: str | None  # chat, embeddings, responses, messages
 
 
 api_keys = Table(

@@ -26,6 +26,8 @@ ANY_KEY = frozenset(ROLES)
 # (method, path) -> roles let in. Admin passes every check.
 MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/chat/completions"): frozenset({"user", "admin"}),
+    ("POST", "/v1/messages"): frozenset({"user", "admin"}),
+    ("POST", "/v1/responses"): frozenset({"user", "admin"}),
     ("GET", "/v1/models"): frozenset({"user", "admin"}),
     ("POST", "/v1/embeddings"): frozenset({"user", "admin"}),
     ("GET", "/healthz"): ANY_KEY,
@@ -45,6 +47,13 @@ NO_KEY_NEEDED = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/reports"), (
 # Of those, the ones that check a key when one is sent (and refuse a bad one, like every other route).
 KEY_CHECKED_IF_SENT = {("GET", "/readyz")}
 CHAT = {"model": "bank-standard", "messages": [{"role": "user", "content": "Hello"}]}
+BODIES = {
+    "/v1/chat/completions": CHAT,
+    "/v1/messages": {**CHAT, "max_tokens": 16},
+    "/v1/responses": {"model": "bank-standard", "input": "Hello"},
+    "/v1/embeddings": {"model": "bank-standard", "input": "Hello"},
+}
+ANTHROPIC_SHAPED = {"/v1/messages"}  # its errors are Anthropic's: {"type": "error", "error": {"type", "message"}}
 
 
 @pytest.fixture
@@ -70,10 +79,8 @@ def _routes(app: Any) -> set[tuple[str, str]]:
 
 async def _call(client: httpx.AsyncClient, method: str, path: str, key: str | None) -> httpx.Response:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    if path == "/v1/chat/completions":
-        return await client.post(path, json=CHAT, headers=headers)
-    if path == "/v1/embeddings":
-        return await client.post(path, json={"model": CHAT["model"], "input": "hello"}, headers=headers)
+    if path in BODIES:
+        return await client.post(path, json=BODIES[path], headers=headers)
     return await client.request(method, path, headers=headers)
 
 
@@ -93,7 +100,10 @@ async def test_each_role_reaches_exactly_its_endpoints(app: Any, role: str) -> N
                 assert response.status_code < 500 or path == "/readyz", (method, path, response.text)
             else:
                 assert response.status_code == 403, (method, path, role)
-                assert response.json()["error"]["code"] == "permission_denied"
+                if path in ANTHROPIC_SHAPED:
+                    assert response.json()["error"]["type"] == "permission_error"
+                else:
+                    assert response.json()["error"]["code"] == "permission_denied"
 
 
 @pytest.mark.parametrize("credential", ["none", "unknown", "revoked", "malformed"])
@@ -111,7 +121,8 @@ async def test_without_a_valid_key_only_probes_and_the_page_shell_answer(app: An
                 assert response.status_code in (200, 404), (method, path)  # 404: no such asset
                 continue
             assert response.status_code == 401, (method, path, credential)
-            assert set(response.json()["error"]) == {"message", "type", "code", "param"}
+            shape = {"message", "type"} if path in ANTHROPIC_SHAPED else {"message", "type", "code", "param"}
+            assert set(response.json()["error"]) == shape
             assert key not in response.text
 
 

@@ -1,7 +1,7 @@
-"""The ledger records which API a request came through: ``chat``, ``embeddings``, ``responses``, ``messages``.
+"""The ledger records which API was called: ``chat``, ``embeddings``, ``responses`` or ``messages``.
 
-New column ``api`` (not null, ``chat`` for every row written before it: the only API there was).
-Reports and ``policy replay`` read it: a route may match on the API (``when.api``).
+New nullable column ``api`` (``RequestRecord.asked.api``). Rows written before it keep
+NULL (the ledger is append-only: its triggers refuse updates); they were all ``chat``.
 
 Revision ID: 0005
 Revises: 0004
@@ -20,8 +20,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column("ledger", sa.Column("api", sa.String(16), nullable=False, server_default="chat"))
+    op.add_column("ledger", sa.Column("api", sa.String(16)))
 
 
 def downgrade() -> None:
+    # Both PostgreSQL and SQLite (3.35+) drop a column in place: no table copy, the triggers stay.
     op.execute("ALTER TABLE ledger DROP COLUMN api")
