@@ -7,7 +7,7 @@ TEST_STAMP := $(VENV)/.installed-test
 MODEL_PACKAGE := var/model-package
 TOOLS := .tools
 
-.PHONY: run test install install-test model deploy-tools browser haproxy lint typecheck bench bench-overhead clean
+.PHONY: run test test-libraries oracles install install-test model deploy-tools browser haproxy lint typecheck bench bench-overhead clean
 
 # Locks (docs/operations.md): requirements.lock is the runtime's whole dependency
 # closure, so nothing is resolved at install time (--no-deps); every file is
@@ -78,6 +78,18 @@ haproxy:
 test: model browser haproxy install-test deploy-tools
 	$(PY) -m ruff check gateway adapters tests bench
 	$(PY) -m pytest
+
+# The fast paths (gateway/fastpaths.py) switched back to their libraries: the suite again with
+# GATEWAY_FAST_PATHS=off (aiohttp, uvicorn's transport, spaCy's NER, tenacity). CI runs it after
+# `make test`; tests/deploy/ is left out (it checks files and images, no fast path runs there).
+test-libraries: model browser haproxy install-test
+	GATEWAY_FAST_PATHS=off $(PY) -m pytest --ignore=tests/deploy
+
+# Each fast path against the library it replaces, on the same inputs (pytest marker `oracle`).
+# `make test` runs them too; run them alone after bumping httptools, uvicorn, spaCy, thinc, a
+# spaCy model, aiohttp or tenacity in requirements.lock.
+oracles: model install-test
+	$(PY) -m pytest -m oracle
 
 lint: install-test
 	$(PY) -m ruff check gateway adapters tests bench

@@ -54,7 +54,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager, suppress
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 import orjson
@@ -81,6 +81,10 @@ from adapters.openai_wire import (
     retry_after_seconds,
 )
 from gateway.errors import Overloaded, UpstreamError, UpstreamTimeout, UpstreamTooLarge, UpstreamUnreachable
+from gateway.fastpaths import FastPaths
+
+if TYPE_CHECKING:
+    from adapters.libraryclient import LibraryClient, LibraryResponse
 
 _DRAIN_AFTER_DONE_S: Final = 1.0
 _YIELD_EVERY: Final = 32  # stream lines read before the event loop is given a turn
@@ -105,7 +109,11 @@ class OpenAICompatibleAdapter(Adapter):
         connect_timeout_s: float = 5.0,
         max_connections: int = 100,
         limits: ResponseLimits = ResponseLimits(),  # noqa: B008 - frozen, shared safely
+        fast_client: bool | None = None,
     ) -> None:
+        """``fast_client``: the gateway's own HTTP client (``adapters/httpclient.py``), else aiohttp's
+        (``adapters/libraryclient.py``); ``None``: ``fast_paths.http_client``'s default."""
+        self.fast_client = FastPaths.current().http_client if fast_client is None else fast_client
         self.api_base = api_base.rstrip("/")
         self.limits = limits
         self.model = model
@@ -114,7 +122,7 @@ class OpenAICompatibleAdapter(Adapter):
         self._connect_timeout_s = connect_timeout_s
         self._max_connections = max_connections
         self._host = urlsplit(self.api_base).netloc.rsplit("@", 1)[-1]
-        self._client: HttpClient | None = None
+        self._client: HttpClient | LibraryClient | None = None
         self._ready: tuple[float, bool] | None = None
 
     def __repr__(self) -> str:
@@ -125,7 +133,13 @@ class OpenAICompatibleAdapter(Adapter):
             headers = [(b"user-agent", b"vaultroute")]
             if self._api_key:
                 headers.append((b"authorization", f"Bearer {self._api_key}".encode()))
-            self._client = HttpClient(
+            if self.fast_client:
+                kind: type[HttpClient | LibraryClient] = HttpClient
+            else:
+                from adapters.libraryclient import LibraryClient
+
+                kind = LibraryClient
+            self._client = kind(
                 self.api_base, max_connections=self._max_connections, connect_timeout_s=self._connect_timeout_s,
                 read_timeout_s=self._timeout_s, keepalive_s=_KEEPALIVE_S, headers=headers,
                 max_header_bytes=self.limits.max_header_bytes, max_headers=self.limits.max_headers,
@@ -196,7 +210,7 @@ class OpenAICompatibleAdapter(Adapter):
             # (closed early, failed), it is closed, which tells the upstream to stop.
             response.release()
 
-    async def _chunks(self, response: Response, deadline: float) -> AsyncIterator[Chunk]:
+    async def _chunks(self, response: Response | LibraryResponse, deadline: float) -> AsyncIterator[Chunk]:
         lines = response.lines()
         decoder = SSEDecoder()
         assembler = StreamAssembler()
@@ -263,7 +277,7 @@ class OpenAICompatibleAdapter(Adapter):
 
     # -- errors: the one HTTP-client boundary ------------------------------------
 
-    def _started(self) -> HttpClient:
+    def _started(self) -> HttpClient | LibraryClient:
         if self._client is None:
             raise RuntimeError(f"{self!r} used before start()")
         return self._client
@@ -292,7 +306,7 @@ class OpenAICompatibleAdapter(Adapter):
         except HttpError as exc:  # ReadError: reset or closed mid-response
             raise UpstreamError(f"connection to upstream {self._host} failed ({type(exc).__name__})") from None
 
-    def _status_error(self, response: Response) -> UpstreamError:
+    def _status_error(self, response: Response | LibraryResponse) -> UpstreamError:
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in response.headers}
         return UpstreamError(
             f"upstream {self._host} answered HTTP {response.status}",

@@ -71,9 +71,7 @@ def create_app(
         quiet_libraries()  # adapters may have imported a library that brings its own log handler
         _settle_heap()
         app.state.gateway = state
-        watcher = (
-            asyncio.create_task(state.policy.watch(config.policy_watch_s)) if config.policy_watch_s > 0 else None
-        )
+        watcher = asyncio.create_task(state.policy.watch(config.policy_watch_s)) if config.policy_watch_s > 0 else None
         state.ready = True
         try:
             yield
@@ -128,7 +126,7 @@ async def _build(
     audit = AuditWriter(AuditStore(db.engine), spool=AuditSpool(Path(config.var_dir) / "audit-spool"))
     await asyncio.to_thread(audit.store.create_schema)
     audit.start()
-    targets = TargetPool(adapter_factory or build_adapter(config.model_cache))
+    targets = TargetPool(adapter_factory or build_adapter(config.model_cache, config.fast_paths))
 
     async def on_change(loaded: LoadedPolicy) -> None:
         # The version's text reaches the database before any request is decided
@@ -149,26 +147,47 @@ async def _build(
         metrics.share(os.environ[METRICS_DIR_ENV])
     telemetry.metrics = metrics
     redis = _redis(config)
-    resilience = Resilience(config.resilience, redis=redis, registry=metrics.registry, spooled=lambda: ledger.spooled)
+    resilience = Resilience(
+        config.resilience,
+        redis=redis,
+        registry=metrics.registry,
+        spooled=lambda: ledger.spooled,
+        fast_retry=config.fast_paths.retry_loop,
+    )
     answer_cache = AnswerCache.build(config.cache, environ=os.environ, redis=redis, store=cache, metrics=metrics)
-    chat = ChatService(Services(
-        policy=holder,
-        classifier=classifier,
-        targets=targets,
-        cache=answer_cache,
-        ledger=ledger,
-        limits=Limits(max_messages=config.limits.max_messages, deadline_s=config.limits.request_deadline_s),
-        pricer=Pricer(),
-        telemetry=telemetry,
-        observers=(metrics.observe_request, audit.observe),
-        budgets=_budgets(db, redis, metrics),
-        tokens=TokenCounter(),
-        resilience=resilience,
-        pseudonym_key=PseudonymKey.from_env(os.environ),
-    ))
+    chat = ChatService(
+        Services(
+            policy=holder,
+            classifier=classifier,
+            targets=targets,
+            cache=answer_cache,
+            ledger=ledger,
+            limits=Limits(max_messages=config.limits.max_messages, deadline_s=config.limits.request_deadline_s),
+            pricer=Pricer(),
+            telemetry=telemetry,
+            observers=(metrics.observe_request, audit.observe),
+            budgets=_budgets(db, redis, metrics),
+            tokens=TokenCounter(),
+            resilience=resilience,
+            pseudonym_key=PseudonymKey.from_env(os.environ),
+        )
+    )
     keys = KeyStore(db, config.keys)
-    state = GatewayState(config, db, keys, holder, targets, ledger, chat, metrics, redis=redis, audit=audit,
-                         telemetry=telemetry, resilience=resilience, embeddings=EmbeddingsService(chat))
+    state = GatewayState(
+        config,
+        db,
+        keys,
+        holder,
+        targets,
+        ledger,
+        chat,
+        metrics,
+        redis=redis,
+        audit=audit,
+        telemetry=telemetry,
+        resilience=resilience,
+        embeddings=EmbeddingsService(chat),
+    )
     _gauges(state)
     return state
 
@@ -195,10 +214,15 @@ def _gauges(state: GatewayState) -> None:
             for name in [*state.targets.unavailable(state.policy.current.policy), *state.resilience.open_targets()]
         },
     )
-    state.metrics.gauge("gateway_ledger_pending", "Ledger rows not yet written.", [],
-                        lambda: {(): float(state.ledger.pending)})
-    state.metrics.gauge("gateway_audit_pending", "Audit records not yet written.", [],
-                        lambda: {(): float(audit.pending if audit is not None else 0)})
+    state.metrics.gauge(
+        "gateway_ledger_pending", "Ledger rows not yet written.", [], lambda: {(): float(state.ledger.pending)}
+    )
+    state.metrics.gauge(
+        "gateway_audit_pending",
+        "Audit records not yet written.",
+        [],
+        lambda: {(): float(audit.pending if audit is not None else 0)},
+    )
 
 
 def _budgets(db: Database, redis: Redis | None, metrics: Metrics) -> BudgetKeeper:
@@ -220,8 +244,12 @@ def _redis(config: Config) -> Redis | None:
     # one immediate reconnect then, or every stale connection would send its replica to local limits for
     # ``redis_retry_s`` (tests/scaleout/ restarts Redis under load and counts what one limit admitted).
     return Redis.from_url(
-        config.redis_url, socket_timeout=0.25, socket_connect_timeout=0.25, health_check_interval=5,
-        retry=Retry(NoBackoff(), 1), retry_on_error=[RedisConnectionError],
+        config.redis_url,
+        socket_timeout=0.25,
+        socket_connect_timeout=0.25,
+        health_check_interval=5,
+        retry=Retry(NoBackoff(), 1),
+        retry_on_error=[RedisConnectionError],
     )
 
 
@@ -240,7 +268,7 @@ def _presidio(config: Config, holder: PolicyHolder) -> Classifier:
     classifier = PresidioClassifier(
         ner_model=settings.ner_model,
         ner_models=settings.ner_models,
-        compiled_ner=settings.compiled_ner,
+        compiled_ner=settings.compiled_ner and config.fast_paths.compiled_ner,
         renew_after_unseen=settings.renew_after_unseen,
         timeout_s=settings.timeout_s,
         workers=settings.workers,

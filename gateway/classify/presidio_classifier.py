@@ -126,7 +126,8 @@ class PresidioClassifier:
     characters in a batch (a longer request is analysed alone). ``engine``: an already loaded
     ``DetectionEngine`` to share (it is thread-safe), instead of loading one
     for this classifier. ``compiled_ner``: run NER through ``fastner.CompiledNer`` (see
-    ``nlp.py``). ``renew_after_unseen``: ``DetectionEngine``'s ``renew_after``. ``ner_models``:
+    ``nlp.py``; ``None``: the ``fast_paths`` default, off under ``GATEWAY_FAST_PATHS=off``).
+    ``renew_after_unseen``: ``DetectionEngine``'s ``renew_after``. ``ner_models``:
     NER models for languages other than English (``DetectionEngine``; default French).
     """
 
@@ -142,7 +143,7 @@ class PresidioClassifier:
         batch_size: int = 32,
         batch_chars: int = 20_000,
         engine: DetectionEngine | None = None,
-        compiled_ner: bool = True,
+        compiled_ner: bool | None = None,
         renew_after_unseen: int = RENEW_AFTER_UNSEEN,
         ner_models: dict[str, str] | None = None,
     ) -> None:
@@ -163,8 +164,7 @@ class PresidioClassifier:
         self._policy_recognizers = PolicyRecognizerCompiler()
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._workers = [
-            threading.Thread(target=self._work, name=f"classify-{i}", daemon=True)
-            for i in range(workers or 1)
+            threading.Thread(target=self._work, name=f"classify-{i}", daemon=True) for i in range(workers or 1)
         ]
         self._closed = False
         for worker in self._workers:

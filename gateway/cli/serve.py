@@ -78,7 +78,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_config=None,  # keep the JSON handler (uvicorn would install its own)
         access_log=False,  # raw paths may carry anything: gateway.access logs route templates instead
         loop="uvloop",
-        http=front_door(config.limits),  # httptools, each response written in one call; header and body limits
+        http=front_door(config.limits),  # httptools, with header and body limits
         timeout_graceful_shutdown=config.resilience.shutdown_grace_s,  # SIGTERM: in-flight requests finish
     )
     return 0

@@ -50,12 +50,14 @@ class Resilience:
         redis: Redis | None = None,
         registry: CollectorRegistry | None = None,
         spooled: Callable[[], int] | None = None,
+        fast_retry: bool | None = None,
     ) -> None:
-        """``registry``: the app's metrics registry; ``spooled``: ledger rows in the spool (for /metrics)."""
+        """``registry``: the app's metrics registry; ``spooled``: ledger rows in the spool (for /metrics);
+        ``fast_retry``: the configuration's ``fast_paths.retry_loop`` (``None``: its default)."""
         self.settings = settings = settings or ResilienceSettings()
         self.shared = SharedState(redis, prefix=settings.redis_prefix, retry_s=settings.redis_retry_s)
         self.breakers = Breakers(settings.breaker, self.shared)
-        self.retry = RetryPolicy(settings.retries, RetryBudget(settings.retries))
+        self.retry = RetryPolicy(settings.retries, RetryBudget(settings.retries), fast=fast_retry)
         self.bulkheads = Bulkheads(settings.backpressure.max_in_flight, settings.backpressure.queue_wait_s)
         self.limits = RateLimiter(settings.rate_limits, self.shared)
         self.retries_by_target: dict[str, int] = {}

@@ -17,6 +17,12 @@ and per replica, retries in the last ``budget_window_s`` may not exceed
 ``budget_ratio`` times the first attempts in that window, plus
 ``budget_min_retries``. Fallbacks to another target are first attempts there,
 not retries.
+
+The loop is a fast path (``gateway/fastpaths.py``): ``Retrying`` costs one
+``await`` when the first attempt answers. ``fast_paths.retry_loop: false`` (or
+``GATEWAY_FAST_PATHS=off``) runs the same decisions through tenacity
+(``gateway/resilience/tenacity_retry.py``); the oracle test runs both on the
+same failures and compares every attempt, wait and outcome.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import ParamSpec, TypeVar
 
 from gateway.errors import UpstreamError
+from gateway.fastpaths import FastPaths
 from gateway.resilience.settings import RetrySettings
 
 P = ParamSpec("P")
@@ -99,12 +106,16 @@ class RetryState:
 
 
 class RetryPolicy:
-    """Builds the retry loop of one target for one request."""
+    """Builds the retry loop of one target for one request.
 
-    def __init__(self, settings: RetrySettings, budget: RetryBudget) -> None:
+    ``fast``: the gateway's own loop (``Retrying``), else tenacity's; ``None``: as
+    ``fast_paths.retry_loop`` is by default (on, unless ``GATEWAY_FAST_PATHS=off``)."""
+
+    def __init__(self, settings: RetrySettings, budget: RetryBudget, *, fast: bool | None = None) -> None:
         self.settings = settings
         self.budget = budget
         self.retries = 0
+        self.fast = FastPaths.current().retry_loop if fast is None else fast
 
     def backoff(self, attempt_number: int) -> float:
         """The wait after failed attempt ``attempt_number`` (1-based): exponential, capped, plus jitter."""
@@ -121,7 +132,12 @@ class RetryPolicy:
         on_retry: Callable[[RetryState], None] | None = None,
     ) -> Retrying:
         """The retry loop for ``target``; ``deadline`` is on the event loop's clock."""
-        return Retrying(self, target, deadline, max_attempts or self.settings.max_attempts, on_retry)
+        attempts = max_attempts or self.settings.max_attempts
+        if not self.fast:
+            from gateway.resilience.tenacity_retry import TenacityRetrying
+
+            return TenacityRetrying(self, target, deadline, attempts, on_retry)
+        return Retrying(self, target, deadline, attempts, on_retry)
 
 
 class Retrying:
@@ -162,17 +178,25 @@ class Retrying:
             attempt += 1
 
     def _wait(self, attempt: int, error: UpstreamError) -> float | None:
-        """How long to wait before the next attempt, or ``None`` when there is none."""
-        policy = self._policy
-        backoff = policy.backoff(attempt)
-        after = error.retry_after_s
-        wait = max(backoff, after) if after is not None else backoff
-        if attempt >= self._attempts:
-            return None
-        if after is not None and after > policy.settings.retry_after_cap_s:
-            return None
-        # Leave at least a second (or a quarter of what is left) for the attempt itself.
-        remaining = self._deadline - asyncio.get_running_loop().time()
-        if wait + min(1.0, remaining / 4) >= remaining:
-            return None
-        return wait if policy.budget.try_spend(self._target) else None
+        """How long to wait before the next attempt, or ``None`` when there is none (spends the budget)."""
+        return next_wait(self._policy, self._target, self._deadline, self._attempts, attempt, error)
+
+
+def next_wait(
+    policy: RetryPolicy, target: str, deadline: float, attempts: int, attempt: int, error: UpstreamError
+) -> float | None:
+    """The one decision both loops take after failed attempt ``attempt`` (1-based): how long to
+    wait before the next, or ``None`` when there is none. A ``float`` has taken a retry from
+    ``target``'s budget."""
+    backoff = policy.backoff(attempt)
+    after = error.retry_after_s
+    wait = max(backoff, after) if after is not None else backoff
+    if attempt >= attempts:
+        return None
+    if after is not None and after > policy.settings.retry_after_cap_s:
+        return None
+    # Leave at least a second (or a quarter of what is left) for the attempt itself.
+    remaining = deadline - asyncio.get_running_loop().time()
+    if wait + min(1.0, remaining / 4) >= remaining:
+        return None
+    return wait if policy.budget.try_spend(target) else None

@@ -3,6 +3,13 @@
 Each test runs a small scripted HTTP/1.1 server (``Scripted``) in the test's
 event loop: it reads each request whole and answers with the bytes the test
 chose, so every framing and failure the client must handle is real traffic.
+
+These are also the fast path's oracle tests (marker ``oracle``): every case runs
+against the own client and against ``LibraryClient`` (aiohttp, the library it
+replaces, ``fast_paths.http_client: false``) on the same server answers, and
+both must give the same statuses, bodies, lines and errors. The few cases where
+aiohttp cannot behave as the own client does are marked ``own_client_only``
+with the reason (``adapters/libraryclient.py`` lists them).
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import contextlib
 import datetime
 import socket
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -31,54 +38,10 @@ from adapters.httpclient import (
     ReadTimeout,
     ResponseTooLarge,
 )
+from adapters.libraryclient import LibraryClient
+from tests.adapters.scripted import Scripted, ok
 
-Answer = Callable[[asyncio.StreamReader, asyncio.StreamWriter, bytes], Awaitable[bool]]
-"""Writes the response to one request; returns False to stop serving the connection."""
-
-
-class Scripted:
-    """A loopback HTTP/1.1 server whose answers the test writes."""
-
-    def __init__(self, answer: Answer) -> None:
-        self.answer = answer
-        self.requests: list[bytes] = []
-        self.connections = 0
-        self.closed_by_client = 0
-        self.port = 0
-        self._server: asyncio.Server | None = None
-
-    async def __aenter__(self) -> Scripted:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        assert self._server is not None
-        self._server.close()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        try:
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    self.closed_by_client += 1
-                    return
-                sizes = [line.split(b":", 1)[1] for line in head.split(b"\r\n")
-                         if line.lower().startswith(b"content-length:")]  # fmt: skip
-                length = int(sizes[0]) if sizes else 0
-                request = head + (await reader.readexactly(length) if length else b"")
-                self.requests.append(request)
-                if not await self.answer(reader, writer, request):
-                    return
-        finally:
-            if not writer.is_closing():
-                writer.close()
+pytestmark = pytest.mark.oracle
 
 
 @pytest.fixture
@@ -88,24 +51,23 @@ def unused_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def ok(body: bytes = b'{"ok":true}', extra: bytes = b"") -> Answer:
-    async def answer(_: asyncio.StreamReader, writer: asyncio.StreamWriter, __: bytes) -> bool:
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n%s\r\n%s"
-                     % (len(body), extra, body))  # fmt: skip
-        await writer.drain()
-        return True
-
-    return answer
+def own_client_only(reason: str) -> pytest.MarkDecorator:
+    """A case the library (aiohttp) cannot meet: ``reason`` says why; it runs for the own client only."""
+    return pytest.mark.own_client_only(reason=reason)
 
 
-@pytest.fixture
-async def client_of() -> AsyncIterator[Callable[..., HttpClient]]:
+@pytest.fixture(params=["own", "aiohttp"])
+async def client_of(request: pytest.FixtureRequest) -> AsyncIterator[Callable[..., HttpClient]]:
+    kind = HttpClient if request.param == "own" else LibraryClient
+    marker = request.node.get_closest_marker("own_client_only")
+    if kind is LibraryClient and marker is not None:
+        pytest.skip(f"the library differs here: {marker.kwargs['reason']}")
     made: list[HttpClient] = []
 
     def make(url: str, **kwargs: object) -> HttpClient:
-        client = HttpClient(url, **kwargs)  # type: ignore[arg-type]
-        made.append(client)
-        return client
+        client = kind(url, **kwargs)  # type: ignore[arg-type]
+        made.append(client)  # type: ignore[arg-type]
+        return client  # type: ignore[return-value]
 
     yield make
     for client in made:
@@ -122,8 +84,13 @@ async def test_sends_the_request_and_reads_a_sized_body(client_of: Callable[...,
     head, body = server.requests[0].split(b"\r\n\r\n", 1)
     lines = head.split(b"\r\n")
     assert lines[0] == b"POST /v1/chat/completions HTTP/1.1" and body == b"{}"
-    assert {b"host: 127.0.0.1:%d" % server.port, b"authorization: Bearer k", b"x-request-id: r1",
-            b"content-length: 2"} <= set(lines)  # fmt: skip
+    fields = {name.lower() + b":" + value for name, _, value in (line.partition(b":") for line in lines[1:])}
+    assert {
+        b"host: 127.0.0.1:%d" % server.port,
+        b"authorization: Bearer k",
+        b"x-request-id: r1",
+        b"content-length: 2",
+    } <= fields  # fmt: skip (field names are case-insensitive: aiohttp capitalises)
 
 
 async def test_chunked_body_read_by_lines_across_chunk_edges(client_of: Callable[..., HttpClient]) -> None:
@@ -185,6 +152,7 @@ async def test_idle_connections_expire_before_the_server_drops_them(client_of: C
         assert server.connections == 2 and server.closed_by_client >= 1
 
 
+@own_client_only("aiohttp reports a reset kept-alive connection for a POST (ReadError) instead of resending it")
 async def test_a_kept_alive_connection_the_server_closed_is_replaced(client_of: Callable[..., HttpClient]) -> None:
     """The server answers, then hangs up without saying so: the next request goes out on a new connection."""
 

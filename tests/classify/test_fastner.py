@@ -3,8 +3,12 @@
 The real model, the real pipeline: every entity the compiled network finds,
 over a corpus of generated bank prompts, the benchmark's prompts and edge
 cases, must be exactly the one spaCy's component finds, alone and in
-batches. Layers it does not know make it step aside (spaCy runs), and the
-engine can be told not to use it.
+batches, and over a fixed multilingual set through the English and the French
+pipelines. Layers it does not know make it step aside (spaCy runs), and the
+engine can be told not to use it. These are the fast path's oracle tests
+(marker ``oracle``, ``make oracles``): a bump of spaCy, thinc or a model re-runs
+them; they build the compiled evaluator explicitly, so they hold under
+``GATEWAY_FAST_PATHS=off`` too.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from gateway.classify.engine import DetectionEngine
 from gateway.classify.nlp import NerNlpEngine, load_ner_pipeline
 from tests.classify.conftest import load_bench_module
 
+pytestmark = pytest.mark.oracle
+
 EDGE_CASES = [
     "",
     " ",
@@ -36,6 +42,25 @@ EDGE_CASES = [
     "Transfer from Laura Gonzalez (Madrid) to Judith Johnson, London, before Friday 5 p.m.",
     "ALL CAPS JOHN SMITH FROM NEW YORK CITY",
     "emoji 😀 and tabs\tand\u00a0non-breaking spaces around Kari Kelly",
+]
+
+# A fixed multilingual set: what a bank's staff write, in the languages the classifier routes
+# to a pipeline (English, French) and those it does not (the English one still sees data in them).
+MULTILINGUAL = [
+    "Bonjour Mme Dupont, votre virement de 1 200 EUR vers la Société Générale à Lyon est validé.",
+    "M. Jean-Pierre Lefèvre, 12 rue de la Paix, 75002 Paris, demande un relevé de compte.",
+    "Rédige une réponse à Camille Martin au sujet du prêt immobilier signé à Bordeaux le 3 mars.",
+    "Sehr geehrte Frau Müller, Ihre Überweisung an die Deutsche Bank in Frankfurt ist eingegangen.",
+    "Herr Jürgen Schäfer wohnt in der Hauptstraße 5, 10115 Berlin, und bittet um Rückruf.",
+    "Estimado Sr. García, su transferencia a Banco Santander en Madrid fue aprobada el lunes.",
+    "Calcula la cuota del préstamo de María Fernández López para la sucursal de Sevilla.",
+    "Gentile dott.ssa Rossi, il bonifico verso Intesa Sanpaolo a Milano è stato eseguito.",
+    "Beste meneer De Vries, uw betaling aan ING in Amsterdam is ontvangen.",
+    "Margrethe Sørensen from Copenhagen asked Zoë O'Brien about the Zürich office on Tuesday.",
+    "山田太郎様、東京支店でのお振込みを確認しました。",
+    "请联系北京分行的王小明，电话 138 0013 8000。",
+    "Κύριε Παπαδόπουλε, η πληρωμή σας στην Αθήνα ολοκληρώθηκε.",
+    "Client: DUPONT, Jean; Kontoinhaber: Schmidt, Anna; titular: Pérez, Lucía",
 ]
 
 
@@ -104,6 +129,19 @@ def test_same_entities_as_spacy(
 
 def _tags(docs: Sequence[Doc]) -> list[list[tuple[str, str]]]:
     return [[(token.ent_iob_, token.ent_type_) for token in doc] for doc in docs]
+
+
+@pytest.mark.parametrize("model", ["en_core_web_sm", "fr_core_news_sm"])
+def test_same_entities_as_spacy_in_many_languages(model: str) -> None:
+    """The fixed multilingual set, through each pipeline the classifier loads: alone and batched."""
+    nlp = load_ner_pipeline(model)
+    texts = MULTILINGUAL + EDGE_CASES
+    want = _spacy_entities(nlp, texts)
+    assert sum(len(entities) for entities in want) > 10
+    for biluo in (True, False):
+        compiled = fastner.CompiledNer(nlp.get_pipe("ner"), biluo=biluo)
+        for batch in (1, 5):
+            assert _compiled_entities(nlp, compiled, texts, batch) == want, (model, biluo, batch)
 
 
 def test_sentence_starts_are_respected(pipeline: Language, corpus: list[str]) -> None:
@@ -214,7 +252,7 @@ def test_unknown_layers_leave_spacy_in_charge(pipeline: Language) -> None:
 
 
 def test_engine_uses_it_and_can_be_told_not_to(corpus: list[str]) -> None:
-    fast = NerNlpEngine("en_core_web_sm")
+    fast = NerNlpEngine("en_core_web_sm", compiled=True)
     fast.load()
     plain = NerNlpEngine("en_core_web_sm", compiled=False)
     plain.load()
@@ -230,6 +268,8 @@ def test_engine_uses_it_and_can_be_told_not_to(corpus: list[str]) -> None:
 
 def test_detection_engine_results_do_not_depend_on_it(engine: DetectionEngine, corpus: list[str]) -> None:
     plain = DetectionEngine(compiled=False)
+    if not engine.nlp_engine.runs_compiled:  # the suite runs with GATEWAY_FAST_PATHS=off
+        engine = DetectionEngine(compiled=True)
     assert engine.nlp_engine.runs_compiled and not plain.nlp_engine.runs_compiled
     texts = corpus[:80]
     for text in texts:
@@ -274,7 +314,18 @@ def test_the_pipeline_is_renewed_after_so_many_unseen_words(corpus: list[str]) -
     while engine.renewals == 0:
         assert time.monotonic() < deadline, "no renewal"
         time.sleep(0.05)
-    assert engine.analyzer.nlp_engine is engine.nlp_engine and engine.nlp_engine.runs_compiled
+    assert engine.analyzer.nlp_engine is engine.nlp_engine
+    assert engine.nlp_engine.runs_compiled is engine.compiled  # the renewed one as the first (fast_paths)
     gc.collect()
     assert old() is None  # nothing holds the replaced pipeline
     assert [engine.ner_pass(text, 0.0) for text in texts] == want
+
+
+def test_a_spacy_without_the_private_modules_leaves_spacy_in_charge(
+    pipeline: Language, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spaCy release that moves a private module the evaluator reaches into: spaCy runs, nothing fails."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "spacy.ml.parser_model", None)  # ``import`` now raises ImportError
+    assert fastner.compile_ner(pipeline) is None

@@ -23,14 +23,15 @@ def upstream() -> Iterator[OpenAIUpstream]:
         yield server
 
 
-@pytest.fixture(params=["openai_compatible", "litellm"])
+@pytest.fixture(params=["openai_compatible", "openai_compatible-aiohttp", "litellm"])
 async def adapter(
     request: pytest.FixtureRequest, upstream: OpenAIUpstream, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[EmbeddingAdapter]:
     upstream.reset()
     embedder: EmbeddingAdapter
-    if request.param == "openai_compatible":
-        embedder = OpenAICompatibleEmbedder(upstream.base_url, "bge-small", api_key=KEY, timeout_s=10)
+    if request.param.startswith("openai_compatible"):  # the gateway's own HTTP client, and aiohttp's
+        fast = request.param == "openai_compatible"
+        embedder = OpenAICompatibleEmbedder(upstream.base_url, "bge-small", api_key=KEY, timeout_s=10, fast_client=fast)
     else:
         monkeypatch.setenv("EMBED_UPSTREAM_KEY", KEY)
         embedder = LiteLLMEmbedder(
