@@ -94,6 +94,18 @@ def fill(template: str, values: dict[str, str]) -> tuple[str, list[tuple[int, in
     return "".join(out), spans
 
 
+def _faker(locale: str, rng: random.Random) -> Faker:
+    """A seeded Faker whose lists do not depend on the interpreter's hash seed: some locales
+    (``it_IT``'s cities) build a list from a set, whose order follows ``PYTHONHASHSEED``."""
+    faker = Faker(locale)
+    for provider in faker.get_providers():
+        cities = getattr(provider, "cities", None)
+        if isinstance(cities, list):
+            provider.cities = sorted(cities)
+    faker.seed_instance(rng.randrange(2**31))
+    return faker
+
+
 def _people(split: str) -> list[dict[str, str]]:
     with (DATA / "people.csv").open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
@@ -108,18 +120,11 @@ class Values:
         self.language = language
         self.rng = rng
         self.people = people
-        self.fake = Faker(T.LOCALE[language])
-        self.fake.seed_instance(rng.randrange(2**31))
-        self.banks = {loc: Faker(loc) for loc in ("de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "en_GB")}
-        for faker in self.banks.values():
-            faker.seed_instance(rng.randrange(2**31))
-        self.us = Faker("en_US")
-        self.us.seed_instance(rng.randrange(2**31))
-        self.cn = Faker("zh_CN")
-        self.cn.seed_instance(rng.randrange(2**31))
-        self.others = {loc: Faker(loc) for loc in NON_ASCII_LOCALES}
-        for faker in self.others.values():
-            faker.seed_instance(rng.randrange(2**31))
+        self.fake = _faker(T.LOCALE[language], rng)
+        self.banks = {loc: _faker(loc, rng) for loc in ("de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "en_GB")}
+        self.us = _faker("en_US", rng)
+        self.cn = _faker("zh_CN", rng)
+        self.others = {loc: _faker(loc, rng) for loc in NON_ASCII_LOCALES}
 
     def person_row(self) -> dict[str, str]:
         return self.rng.choice(self.people)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gateway.classify.recognizers import address, payment, person, structured
+from gateway.classify.recognizers import address, full_name, payment, person, structured
 from gateway.classify.script import has_han
 from tests.classify.conftest import load_bench_module
 
@@ -35,6 +35,7 @@ EDGE_CASES = [
     "東京都千代田区丸の内1丁目1番1号",
     'Rows:\n"VANDERBEEK, Annelies";1200\nname,iban\nJohn Smith,DE89\n{"account_holder": "Ana Ruiz"}',
     "customer jan krčmář asked; client 千代 佐藤 too",
+    "Hallo Anna,\nmy name is Liva. Kuyra, can you call P. Jansen and Margrethe Sørensen?",
 ]
 
 
@@ -66,8 +67,9 @@ def test_the_corpus_exercises_every_shortcut(texts: list[str]) -> None:
         (address.StreetAddressRecognizer(), address._PATTERNS, 50),
         (person.PersonNameRecognizer(), (), 100),
         (structured.StructuredNameRecognizer(), (), 5),
+        (full_name.FullNameRecognizer(), (), 50),
     ],
-    ids=["addresses", "person-names", "structured-names"],
+    ids=["addresses", "person-names", "structured-names", "full-names"],
 )
 def test_findings_are_the_same(
     texts: list[str], recognizer: Any, patterns: Sequence[tuple[Any, ...]], fewest: int

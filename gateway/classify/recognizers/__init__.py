@@ -13,6 +13,8 @@
 | STREET_ADDRESS | ``StreetAddressRecognizer`` | address |
 | PERSON | ``PersonNameRecognizer`` (titles, salutations, signatures; Chinese, Japanese, Korean) | person |
 | PERSON | ``StructuredNameRecognizer`` (JSON keys, CSV columns, ``SURNAME, Given``) | structured |
+| PERSON | ``FullNameRecognizer`` (given name + surname, foreign letters, greetings, own name) | full_name |
+| PERSON | ``ProperNamePairRecognizer`` (capitalised runs in es, it, nl, pt sentences) | proper_pair |
 | EMAIL_ADDRESS | ``OfflineEmailRecognizer`` | web |
 | the number types above, UNDECODABLE_CONTENT | ``NumberFormsRecognizer`` (spelled, escaped, encoded) | number_forms |
 """
@@ -26,11 +28,13 @@ from presidio_analyzer import EntityRecognizer
 from gateway.classify.entities import OUR_ENTITIES
 from gateway.classify.recognizers.address import StreetAddressRecognizer
 from gateway.classify.recognizers.banking import IbanRecognizer, SwiftCodeRecognizer
+from gateway.classify.recognizers.full_name import FullNameRecognizer
 from gateway.classify.recognizers.national_id import CnResidentIdRecognizer, UsSsnRecognizer
 from gateway.classify.recognizers.number_forms import NumberFormsRecognizer
 from gateway.classify.recognizers.payment import CnBankCardRecognizer, CreditCardRecognizer
 from gateway.classify.recognizers.person import PersonNameRecognizer
 from gateway.classify.recognizers.phone import CnPhoneRecognizer, PhoneRecognizer
+from gateway.classify.recognizers.proper_pair import ProperNamePairRecognizer
 from gateway.classify.recognizers.structured import StructuredNameRecognizer
 from gateway.classify.recognizers.web import OfflineEmailRecognizer
 
@@ -47,6 +51,8 @@ OUR_RECOGNIZERS: tuple[Callable[..., EntityRecognizer], ...] = (
     StreetAddressRecognizer,
     PersonNameRecognizer,
     StructuredNameRecognizer,
+    FullNameRecognizer,
+    ProperNamePairRecognizer,
     OfflineEmailRecognizer,
 )
 
@@ -63,11 +69,13 @@ __all__ = [
     "CnPhoneRecognizer",
     "CnResidentIdRecognizer",
     "CreditCardRecognizer",
+    "FullNameRecognizer",
     "IbanRecognizer",
     "NumberFormsRecognizer",
     "OfflineEmailRecognizer",
     "PersonNameRecognizer",
     "PhoneRecognizer",
+    "ProperNamePairRecognizer",
     "StreetAddressRecognizer",
     "StructuredNameRecognizer",
     "SwiftCodeRecognizer",

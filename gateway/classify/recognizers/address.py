@@ -3,7 +3,8 @@
 A full address (street line plus town and postcode) scores 0.85. A street
 line on its own is weaker evidence (``2023 Apple Park`` has the same shape as
 ``12 Apple Park``) and scores 0.4, which a context word (address, lives at,
-Anschrift, 地址...) lifts to 0.75.
+Anschrift, 地址...) lifts to 0.75; followed by a town (``84085 Goodwin Parkway, Lake
+Charles``) and with a house number that is not a year, 0.6.
 
 - English (US): ``921 Johnson Spring, Suite 7`` + ``North Mirandamouth, AL 99348``;
   the street ends in a USPS/UK suffix (Street, St, Avenue, Road, Lane, Way...).
@@ -60,6 +61,8 @@ _SUFFIXES = (
     "Valleys|Via|Viaduct|View|Views|Village|Villages|Ville|Vista|Walk|Walks|Wall|Way|"
     "Ways|Well|Wells|Wharf|Yard"
 )
+# The same words, for rules that need to know a name is a street's (``full_name.py``).
+STREET_SUFFIXES = frozenset(_SUFFIXES.lower().split("|"))
 _CAP = r"[A-Z][A-Za-z'’.-]*"
 _SEP = r"(?:[ \t]*[,\n][ \t]*\n?[ \t]*|[ \t]+)"
 _UNIT = r"(?:Apt|Apartment|Suite|Ste|Unit|Floor|Fl|Room|Rm|\#)\.?[ \t]*[A-Za-z0-9-]{1,6}"
@@ -202,6 +205,9 @@ _PATTERNS: tuple[tuple[regex.Pattern[str], float, Condition], ...] = tuple(
         (rf"(?<![{_LETTERS}\d_-]){_EU_ADDRESS}", 0.85, _EU_CONDITION),
         (rf"(?<![{_LETTERS}\d_-]){_PREFIX_STREET}", 0.5, _PREFIX_CONDITION),
         (rf"(?<![{_LETTERS}\d_-]){_SUFFIX_STREET}", 0.5, _SUFFIX_CONDITION),
+        # a street line and a town without a postcode (``84085 Goodwin Parkway, Lake Charles``); a
+        # year is no house number (``2024 Capital Park, London``)
+        (rf"(?<![\w-])(?!(?:19|20)\d\d\b){_EN_STREET}{_SEP}{_CAP}(?:[ \t]+{_CAP}){{0,2}}(?![\w-])", 0.6, _always),
         (rf"(?<![\w-]){_EN_STREET}", 0.4, _always),
         (rf"(?<![\w-]){_DE_STREET}", 0.4, _DE_CONDITION),
         (rf"(?<![\w-]){_FR_NUMBER}{_FR_STREET}(?=[,.\n]|$)", 0.4, _FR_CONDITION),

@@ -7,6 +7,8 @@ subclass corrects them:
   spans are trimmed to their Latin part (``客户John Smith`` -> ``John Smith``)
   and dropped when nothing Latin is left, so Chinese text is judged by our
   own recognizers only;
+- a PERSON that is a place named after a saint (``Sainte Audrey-la-Forêt``, ``San
+  Michele``) or a street (``Katherine Drive``; ``full_name.names_a_place``) is dropped;
 - PERSON spans lose non-name edge words (``Summarize ISIN``, ``Draft``,
   ``JPY`` disappear; see ``name_shape.py``) and are dropped if they contain
   digits (``EUR 1,250.00``); a DATE_TIME that is a bare number is dropped;
@@ -23,6 +25,7 @@ from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 from spacy.tokens import Doc
 
 from gateway.classify.entities import NER_ENTITIES
+from gateway.classify.recognizers.full_name import names_a_place
 from gateway.classify.recognizers.name_shape import NAME_SHAPE_SCORE, name_shaped_spans, trim_person
 
 _LATIN_CORE = regex.compile(
@@ -76,10 +79,14 @@ class LatinNerRecognizer(SpacyRecognizer):
         if result.entity_type == "PERSON":
             if _DIGIT.search(span) is not None or _is_company(text, result.start, result.end):
                 return None
+            if _SAINT.match(span) is not None or _SAINT_BEFORE.search(text, 0, result.start) is not None:
+                return None  # ``Sainte Audrey-la-Forêt``, ``San Michele``: a place named after a saint
             trimmed = trim_person(span)
             if trimmed is None:
                 return None
             result.start, result.end = result.start + trimmed[0], result.start + trimmed[1]
+            if names_a_place(text, result.start, result.end):
+                return None  # ``Katherine Drive``, ``Logan Viaduct``: a street or a place
         elif result.entity_type == "DATE_TIME" and _BARE_NUMBER.fullmatch(span):
             return None
         return result
@@ -97,6 +104,8 @@ class LatinNerRecognizer(SpacyRecognizer):
         )
 
 
+_SAINT = regex.compile(r"(?:Saint|Sainte|St|Ste|San|Santa|Santo|Sankt|São)\b")
+_SAINT_BEFORE = regex.compile(r"(?<![\p{L}])(?:Saint|Sainte|St|Ste|San|Santa|Santo|Sankt|São)\.?[ \t-]$")
 _SENTENCE_START = regex.compile(r"(?:^|[.!?:;\n]\s*|[«\"(]\s*)$")
 _ONE_WORD = regex.compile(r"\p{L}[\p{L}'’-]*")
 
@@ -117,16 +126,26 @@ _COMPANY_SUFFIX = regex.compile(
     r"\.?(?=$|[\s,.;:)])",
     regex.IGNORECASE,
 )
+_FIRM_LIST = regex.compile(
+    r"(?i:\bthe|\bder|\bdie|\bdas|\bla|\ble|\bel|\bil)\s+"
+    r"(\p{Lu}[\p{Ll}'’-]+(?:,\s*\p{Lu}[\p{Ll}'’-]+)+,?\s+(?:and|&|und|et|y|e|en)\s+\p{Lu}[\p{Ll}'’-]+)"
+)
 _FIRM_OF_SURNAMES = regex.compile(r"(?:^|\s)(?:the|der|die|das|la|le|les|el|los|il|lo|de)\s+$", regex.IGNORECASE)
 
 
 def _is_company(text: str, start: int, end: int) -> bool:
     """A PERSON span that names a company: a company form in it or right after it (``James LLC``,
     ``Leclerc Techer SA``), or surnames joined by ``and``/``,`` after an article (``the Johnson,
-    Stout and Barton loan facility``)."""
+    Stout and Barton loan facility``), the span itself or a list around it that holds it."""
     if _COMPANY_SUFFIX.search(text[start : min(len(text), end + 14)]) is not None:
         return True
     span = text[start:end]
-    return (" and " in span or "," in span or " & " in span) and (
+    if (" and " in span or "," in span or " & " in span) and (
         _FIRM_OF_SURNAMES.search(text[max(0, start - 5) : start]) is not None
-    )
+    ):
+        return True
+    # The model often tags one surname of such a firm only: look at the whole list around it.
+    for firm in _FIRM_LIST.finditer(text, max(0, start - 80), min(len(text), end + 80)):
+        if firm.start(1) <= start and end <= firm.end(1):
+            return True
+    return False

@@ -50,6 +50,9 @@ PHONE_CONTEXT = (
     "rappeler", "appeler", "numéro", "joindre", "llamada", "llamar", "teléfono", "móvil", "celular",
     "richiamare", "chiamare", "telefono", "cellulare", "bellen", "terugbellen", "telefoon", "mobiel",
     "電話", "折り返", "携帯", "回拨", "回电", "전화", "연락처",
+    "answering", "answer the phone", "ring", "voicemail", "extension", "durchwahl", "nebenstelle",
+    "erreichen", "répondeur", "poste", "contestar", "contesta", "buzón", "extensión", "rispondere",
+    "risponde", "segreteria", "interno", "bereikbaar", "bereiken", "toestel", "voicemail",
 )  # fmt: skip
 
 _CANDIDATE = regex.compile(
@@ -114,7 +117,7 @@ def phone_score(number: str) -> float:
     return _local_score(number, digits)
 
 
-_LOCAL_GROUPS = regex.compile(r"\d{2,4}(?:[ .\-/]\d{2,4}){1,4}")
+_LOCAL_GROUPS = regex.compile(r"\d{2,4}(?:[ .\-/]\d{2,4}){1,4}|\d{2,5}[ .\-/]\d{5,8}")
 _CURRENCY_NEAR = regex.compile(r"(?i:eur|usd|gbp|chf|jpy|cny|rmb|sek|nok|dkk|pln|[€$£¥円元])")
 
 

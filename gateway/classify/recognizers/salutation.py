@@ -57,11 +57,18 @@ _TITLES = (
 # Written in lower case inside a sentence (``geachte heer Jansen``, ``chère madame Petit``).
 _LOWER_TITLES = (
     "herr", "frau", "madame", "monsieur", "mademoiselle", "señor", "señora", "signor", "signora",
-    "heer", "mevrouw", "meneer", "dhr", "mevr",
+    "heer", "mevrouw", "meneer", "dhr", "mevr", "sig\\.ra", "sig\\.na", "dott\\.ssa",
 )  # fmt: skip
 _SLAVIC_GREEK_TITLES = "г-н|г-жа|господин|госпожа|Господин|Госпожа|κ\\.|κα|κος|κύριος|κυρία|Κύριος|Κυρία|Κ\\."
+# Abbreviated titles written in lower case inside a sentence, only with their dot (``il sig.
+# Rossi``, ``la dott.ssa Bianchi``, ``el sr. Pérez``, ``de dhr. Jansen``).
+_LOWER_ABBREVIATIONS = (
+    "sig", "sigg", "dott", "avv", "prof", "geom", "rag", "sr", "sra",
+    "srta", "dr", "dra", "mr", "mrs", "ms", "mme", "mlle", "hr", "mw",
+)  # fmt: skip
 _TITLE = (
     rf"(?<![\p{{L}}.])(?:(?:{'|'.join(_TITLES)}|{'|'.join(_LOWER_TITLES)})(?:\.|(?=[ \t]))"
+    rf"|(?:{'|'.join(_LOWER_ABBREVIATIONS)})\."
     r"|(?:M|MM|D)\.)"  # single letters only with their dot: ``M. Dupont``, ``D. José``
 )
 _CYRILLIC_GREEK_NAME = r"[\p{Lu}][\p{Ll}]+(?:[ \t]+[\p{Lu}][\p{Ll}]+){0,2}"
@@ -115,7 +122,11 @@ _KO_NOT_NAMES = "고객|여러분|선생|회원|사장|부장|과장|팀장|손�
 # Necessary conditions of the Latin patterns, cheap to test: a title as written, an
 # introducing word in the lower-cased text, a line break, a Cyrillic or Greek letter.
 TITLE_STRINGS = tuple(
-    sorted({title.replace("\\", "") for title in _TITLES + _LOWER_TITLES} | {"M.", "MM.", "D."})
+    sorted(
+        {title.replace("\\", "") for title in _TITLES + _LOWER_TITLES}
+        | {title.replace("\\", "") + "." for title in _LOWER_ABBREVIATIONS}
+        | {"M.", "MM.", "D."}
+    )
 )
 _SLAVIC_GREEK_STRINGS = tuple(title.replace("\\", "") for title in _SLAVIC_GREEK_TITLES.split("|"))
 
@@ -142,6 +153,8 @@ def latin_needs(text: str) -> dict[str, bool]:
         "intro": any(intro in lowered for intro in _INTROS),
         "line": "\n" in text,
     }
+
+
 CJK_PATTERNS: tuple[tuple[str, float], ...] = (
     (rf"(?<=(?:{_CJK_CLOSINGS})[。.!！]?[ \t]*\r?\n[ \t]*){_JA_NAME}(?=[ \t]*(?:\r?\n|$))", 0.85),
     (rf"(?<![\p{{Han}}々])(?!(?:{_JA_NOT_NAMES})(?:{_JA_HONORIFIC})){_JA_NAME}(?={_JA_HONORIFIC})", 0.85),
