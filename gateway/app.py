@@ -45,6 +45,7 @@ from gateway.pricing import Pricer
 from gateway.pseudonymize import PseudonymKey
 from gateway.resilience import Resilience
 from gateway.serving import ChatService, Limits, Services
+from gateway.serving.embeddings import EmbeddingsService
 from gateway.targets import AdapterFactory, TargetPool, build_adapter
 from gateway.telemetry import Telemetry
 from gateway.tokens import TokenCounter
@@ -185,6 +186,7 @@ async def _build(
         audit=audit,
         telemetry=telemetry,
         resilience=resilience,
+        embeddings=EmbeddingsService(chat),
     )
     _gauges(state)
     return state

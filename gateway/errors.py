@@ -100,6 +100,13 @@ class ModelNotFound(GatewayError):
     code = "model_not_found"
 
 
+class ModelNotSupported(InvalidRequest):
+    """400: the route the policy chose for this request has no target that serves its API (an embeddings
+    request to a route of chat models); nothing was sent."""
+
+    code = "model_not_supported"
+
+
 class PayloadTooLarge(GatewayError):
     """413: the body or the message count is over the configured limit."""
 

@@ -29,6 +29,8 @@ def build_adapter(model_cache: Path, fast_paths: FastPaths | None = None) -> Ada
     fast_client = fast_paths.http_client if fast_paths is not None else None
 
     def factory(name: str, target: Target) -> Adapter:
+        if target.task == "embeddings":
+            return _embedder(name, target, model_cache, fast_client)
         if target.kind == "transformers":
             from adapters.local_models import resolve_model
             from adapters.transformers_local import TransformersAdapter
@@ -51,6 +53,27 @@ def build_adapter(model_cache: Path, fast_paths: FastPaths | None = None) -> Ada
         )
 
     return factory
+
+
+def _embedder(name: str, target: Target, model_cache: Path, fast_client: bool | None) -> Adapter:
+    """An embedding target's adapter (``adapters/embeddings*.py``): the same three kinds as chat."""
+    if target.kind == "transformers":
+        from adapters.embeddings_local import LocalEmbeddingAdapter, resolve_embedding_model
+
+        return LocalEmbeddingAdapter(resolve_embedding_model(target.model, model_cache), name=target.model)
+    from adapters.embeddings_remote import LiteLLMEmbedder, OpenAICompatibleEmbedder
+
+    if target.kind == "openai_compatible":
+        assert target.api_base is not None
+        key = os.environ.get(target.api_key_env) if target.api_key_env else None
+        return OpenAICompatibleEmbedder(
+            target.api_base, target.model, api_key=key, timeout_s=target.timeout_s,
+            connect_timeout_s=target.connect_timeout_s, limits=response_limits(target), fast_client=fast_client,
+        )  # fmt: skip
+    return LiteLLMEmbedder(
+        target.model, api_key_env=target.api_key_env, api_base=target.api_base, timeout_s=target.timeout_s,
+        connect_timeout_s=target.connect_timeout_s, limits=response_limits(target),
+    )  # fmt: skip
 
 
 def response_limits(target: Target) -> ResponseLimits:

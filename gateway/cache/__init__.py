@@ -13,7 +13,7 @@ determinism, ``Cache-Control``) is decided in ``gateway/serving/path.py`` from t
 policy's ``Decision``. See ``docs/cache.md``.
 """
 
-from gateway.cache.answer import CachedAnswer
+from gateway.cache.answer import CachedAnswer, CachedEmbeddings
 from gateway.cache.base import CacheUnavailable, ResponseCache
 from gateway.cache.keyring import CacheKeyring, KeyringError
 from gateway.cache.keys import cache_key, deterministic, scope_for
@@ -27,6 +27,7 @@ __all__ = [
     "CacheKeyring",
     "CacheUnavailable",
     "CachedAnswer",
+    "CachedEmbeddings",
     "KeyringError",
     "Lookup",
     "MemoryCache",

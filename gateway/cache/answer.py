@@ -1,4 +1,4 @@
-"""A cached answer: which target produced it, and the completion itself."""
+"""A cached answer: which target produced it, and the completion (or, for embeddings, the vectors) itself."""
 
 from __future__ import annotations
 
@@ -45,3 +45,26 @@ class CachedAnswer:
             return cls(str(data["target"]), completion)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             raise ValueError("not a cached answer") from None
+
+
+@dataclass(frozen=True, slots=True)
+class CachedEmbeddings:
+    """What an embeddings hit returns: the target that made the vectors (its price gives what the
+    hit saved), the vectors in input order, and the input tokens they cost."""
+
+    target: str
+    vectors: tuple[tuple[float, ...], ...]
+    prompt_tokens: int
+
+    def dumps(self) -> bytes:
+        return orjson.dumps({"target": self.target, "embeddings": self.vectors, "prompt_tokens": self.prompt_tokens})
+
+    @classmethod
+    def loads(cls, raw: bytes) -> CachedEmbeddings:
+        """Inverse of ``dumps``; raises ``ValueError`` on anything else (a chat answer included)."""
+        try:
+            data: dict[str, Any] = orjson.loads(raw)
+            vectors = tuple(tuple(float(x) for x in vector) for vector in data["embeddings"])
+            return cls(str(data["target"]), vectors, int(data["prompt_tokens"]))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            raise ValueError("not cached embeddings") from None

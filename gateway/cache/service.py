@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from gateway.cache.answer import CachedAnswer
+from gateway.cache.answer import CachedAnswer, CachedEmbeddings
 from gateway.cache.base import CacheUnavailable, ResponseCache
 from gateway.cache.keyring import CacheKeyring
 from gateway.cache.keys import cache_key
@@ -140,25 +140,33 @@ class AnswerCache:
 
     async def lookup(self, key: str) -> Lookup:
         """The answer cached under ``key``; a value that cannot be opened or read is a miss."""
+        status, answer = await self._open(key, CachedAnswer.loads)
+        return Lookup(status, answer)
+
+    async def lookup_embeddings(self, key: str) -> tuple[Literal["hit", "miss", "skip"], CachedEmbeddings | None]:
+        """``lookup`` for an embeddings request: the status, and the vectors on a hit."""
+        return await self._open(key, CachedEmbeddings.loads)
+
+    async def _open(self, key: str, loads: Callable[[bytes], T]) -> tuple[Literal["hit", "miss", "skip"], T | None]:
         raw = await self._call("get", lambda: self._store.get(key))
         if raw is _SKIPPED:
             self._count_lookup("unavailable")
-            return Lookup("skip")
+            return "skip", None
         if raw is None:
             self._count_lookup("miss")
-            return Lookup("miss")
+            return "miss", None
         assert isinstance(raw, bytes)
         try:
-            answer = CachedAnswer.loads(self._sealer.open(key, raw))
+            value = loads(self._sealer.open(key, raw))
         except (SealBroken, ValueError):
             # Another process's key (no shared GATEWAY_CACHE_KEY), a moved value, or tampering.
             self._count_error("get", "unreadable")
             self._count_lookup("miss")
-            return Lookup("miss")
+            return "miss", None
         self._count_lookup("hit")
-        return Lookup("hit", answer)
+        return "hit", value
 
-    async def store(self, key: str, answer: CachedAnswer, ttl_s: int) -> bool:
+    async def store(self, key: str, answer: CachedAnswer | CachedEmbeddings, ttl_s: int) -> bool:
         """Seal and store ``answer`` under ``key`` for ``ttl_s`` seconds; False if the store was skipped."""
         sealed = self._sealer.seal(key, answer.dumps())
         done = await self._call("set", lambda: self._store.set(key, sealed, ttl_s))

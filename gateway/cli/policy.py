@@ -60,6 +60,12 @@ def register(sub: Any) -> None:
     given = explain.add_mutually_exclusive_group(required=True)
     given.add_argument("--request", metavar="REQ.json", help="a Chat Completions request body ('-': stdin)")
     given.add_argument("--text", help="a user's message")
+    explain.add_argument(
+        "--api",
+        choices=["chat", "embeddings"],
+        default="chat",
+        help="for --text: sent as a chat message or as an embeddings input (a --request's shape says it itself)",
+    )
     explain.add_argument("--team", help="the team of the API key")
     explain.add_argument("--model", help="the virtual model (default: the request's, else the policy's first)")
     explain.add_argument("--unavailable", action="append", default=[], metavar="TARGET", help="treat as down")
@@ -286,7 +292,10 @@ def explain_command(args: argparse.Namespace, classifier: Classifier | None = No
         if circuits is None:
             return 1
         unavailable = {**circuits, **unavailable}
-    result = asyncio.run(explain(loaded, request, args.team, args.model, classifier, unavailable, args.over_budget))
+    api = getattr(args, "api", "chat")  # callers that build their own arguments: chat
+    result = asyncio.run(
+        explain(loaded, request, args.team, args.model, classifier, unavailable, args.over_budget, api)
+    )
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
 

@@ -15,7 +15,8 @@ A new API adds one ``Endpoint`` (its path, its roles, its handler, its error
 shape, where its key is): the handler reads its body with ``read_body``
 (``request.py``), translates it into a ``ChatCompletionRequest`` and calls
 ``ChatService.serve`` (see ``gateway/serving/__init__.py``); ``apis.py`` holds
-those of Anthropic's Messages and OpenAI's Responses APIs.
+those of Anthropic's Messages and OpenAI's Responses APIs. ``POST /v1/embeddings``
+calls ``EmbeddingsService.handle`` (``gateway/serving/embeddings.py``): its call step differs.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.apis import anthropic_messages
 from gateway.apis.anthropic_wire import MessagesRequest
+from gateway.apis.embeddings import EmbeddingsRequest
 from gateway.apis.responses_wire import ResponsesRequest
 from gateway.auth import authenticate
 from gateway.errors import GatewayError, PermissionDenied
@@ -48,6 +50,7 @@ from gateway.serving import Outcome
 log = logging.getLogger("gateway.http")
 
 CHAT_PATH = "/v1/chat/completions"
+EMBEDDINGS_PATH = "/v1/embeddings"
 
 Handler = Callable[[GatewayState, Principal, Scope, Receive], Awaitable[Response]]
 
@@ -74,6 +77,16 @@ async def serve_chat(gateway: GatewayState, caller: Principal, scope: Scope, rec
     """One chat completion request, from its ASGI scope to the response to send."""
     body = await read_body(scope, receive, gateway.config.limits.max_body_bytes)
     outcome = await gateway.chat.handle(
+        body, caller, header(scope, b"cache-control").lower(), request_id=current_request_id()
+    )
+    return respond(outcome)
+
+
+async def serve_embeddings(gateway: GatewayState, caller: Principal, scope: Scope, receive: Receive) -> Response:
+    """One embeddings request (``gateway/serving/embeddings.py``), from its ASGI scope to the response."""
+    assert gateway.embeddings is not None  # built with the app
+    body = await read_body(scope, receive, gateway.config.limits.max_body_bytes)
+    outcome = await gateway.embeddings.handle(
         body, caller, header(scope, b"cache-control").lower(), request_id=current_request_id()
     )
     return respond(outcome)
@@ -114,7 +127,20 @@ RESPONSES = Endpoint(
     summary="OpenAI Responses, stateless (translated into the chat path)",
     answers="A response object (JSON), or with stream: true the Responses API's typed events.",
 )
-ENDPOINTS: Mapping[str, Endpoint] = {CHAT_PATH: CHAT, apis.MESSAGES_PATH: MESSAGES, apis.RESPONSES_PATH: RESPONSES}
+EMBEDDINGS = Endpoint(
+    EMBEDDINGS_PATH,
+    ("user",),
+    serve_embeddings,
+    request_model=EmbeddingsRequest,
+    summary="Embeddings",
+    answers="One vector per input, in order (OpenAI's CreateEmbeddingResponse; base64 on request).",
+)
+ENDPOINTS: Mapping[str, Endpoint] = {
+    CHAT_PATH: CHAT,
+    EMBEDDINGS_PATH: EMBEDDINGS,
+    apis.MESSAGES_PATH: MESSAGES,
+    apis.RESPONSES_PATH: RESPONSES,
+}
 
 
 async def serve(endpoint: Endpoint, gateway: GatewayState, scope: Scope, receive: Receive) -> Response:

@@ -11,6 +11,7 @@ import asyncio
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from gateway.apis.models import models_list
 from gateway.http.deps import Caller, DataPlaneCaller, ORJSONResponse, ProbeCaller, State, require
 from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
@@ -18,14 +19,10 @@ router = APIRouter()
 
 
 @router.get("/v1/models")
-async def list_models(gateway: State, caller: DataPlaneCaller) -> Response:
-    policy = gateway.policy.current.policy
-    data = [
-        {"id": name, "object": "model", "created": 0, "owned_by": policy.name, "tier": model.tier}
-        for name, model in policy.models.items()
-        if caller.may_use(name)
-    ]
-    return ORJSONResponse({"object": "list", "data": data})
+async def list_models(gateway: State, caller: DataPlaneCaller, api: str | None = None) -> Response:
+    """The virtual models this key may use, each with the APIs it serves (``apis``); ``?api=embeddings``
+    (or chat, responses, messages) lists only those that serve that API (``gateway/apis/models.py``)."""
+    return ORJSONResponse(models_list(gateway.policy.current.policy, caller, api))
 
 
 @router.get("/healthz")

@@ -16,6 +16,7 @@ from gateway.metrics import Metrics
 from gateway.policy.holder import PolicyHolder
 from gateway.resilience import Resilience
 from gateway.serving import ChatService
+from gateway.serving.embeddings import EmbeddingsService
 from gateway.targets import TargetPool
 from gateway.telemetry import Telemetry
 
@@ -36,4 +37,5 @@ class GatewayState:
     audit: AuditWriter | None = None
     telemetry: Telemetry = dataclasses.field(default_factory=Telemetry)
     resilience: Resilience = dataclasses.field(default_factory=Resilience)
+    embeddings: EmbeddingsService | None = None  # ``POST /v1/embeddings``, on ``chat``'s stages
     ready: bool = False

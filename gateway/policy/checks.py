@@ -14,10 +14,10 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from gateway.policy.capabilities import NEEDS, WORDS, effective
-from gateway.policy.coverage import Coverage, analyse
+from gateway.policy.coverage import APIS, Coverage, analyse
 from gateway.policy.engine import permitted, reads_content
 from gateway.policy.loader import LoadedPolicy, PolicyError, Problem, position_of
-from gateway.policy.model import Path, Policy, Route, TestCase, When, groups_with_paths
+from gateway.policy.model import TASK_OF_API, Path, Policy, Route, TestCase, When, groups_with_paths
 from gateway.policy.schema import missing_schema
 
 
@@ -207,6 +207,7 @@ def _check_routes(policy: Policy, coverage: Coverage, report: Report) -> None:
             )
         elif route.targets is not None:
             _check_route_targets(policy, i, coverage, report)
+            _check_route_apis(policy, i, coverage, report)
     for level, (entirely, example) in coverage.unmatched.items():
         if entirely:
             report(
@@ -220,6 +221,21 @@ def _check_routes(policy: Policy, coverage: Coverage, report: Report) -> None:
                 ("routes",),
                 f"some requests at level {level!r} match no route and would be refused with 503 "
                 f"no_target_available, e.g. {example.describe()} (add a route without 'when' at the end)",
+            )
+
+
+def _check_route_apis(policy: Policy, i: int, coverage: Coverage, report: Report) -> None:
+    """A route that is the first match of some API's requests, with no target that serves that API."""
+    route = policy.routes[i]
+    served = {policy.targets[name].task for name in route.targets or ()}
+    for api in sorted(coverage.first_apis[i], key=APIS.index):
+        task = TASK_OF_API[api]
+        if task not in served:
+            report(
+                ("routes", i, "targets"),
+                f"route {route.name!r} is the first match of {api} requests, but none of its targets is "
+                f"{'an embedding' if task == 'embeddings' else 'a chat'} model (task: {task}): they would be "
+                f"refused with 400 model_not_supported (add one, or a route with `when: {{api: [{api}]}}` above it)",
             )
 
 

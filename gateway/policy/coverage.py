@@ -3,7 +3,8 @@
 Requests are grouped into the kinds a policy can tell apart. A kind is one
 value in each of four dimensions: what was detected (an entity-type set, or a
 classifier error, which fixes the level), the virtual model (which fixes the
-tier), the team (each team a route names, plus "any other team"), and the
+tier) with the API the request came through (each API a route names, plus
+one that none names), the team (each team a route names, plus "any other team"), and the
 estimated input size (one value per interval between token thresholds).
 
 Each field of ``when`` concerns one dimension, so a group of conditions
@@ -19,9 +20,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import get_args
 
 from gateway.policy.engine import Facts, level_for, match_reasons
-from gateway.policy.model import Policy, When, condition_groups
+from gateway.policy.model import TASK_OF_API, Api, Policy, When, condition_groups
+
+APIS: tuple[str, ...] = get_args(Api)
 
 OTHER_TEAM = ""  # a team no route names
 MAX_ENTITY_STATES = 1024
@@ -43,8 +47,9 @@ class RequestKind:
         detected = ", ".join(sorted(self.facts.entity_types)) or "nothing"
         if self.facts.classifier_error:
             detected = "a classifier error"
+        api = f" through the {self.facts.api} API" if self.facts.api != "chat" else ""
         return (
-            f"level {self.level}, model {self.facts.model!r}, {team}, "
+            f"level {self.level}, model {self.facts.model!r}{api}, {team}, "
             f"about {self.facts.estimated_input_tokens} input tokens, {detected} detected"
         )
 
@@ -54,7 +59,7 @@ class Space:
     """The kinds of request: every combination of the four dimensions' values."""
 
     states: tuple[tuple[frozenset[str], bool, str], ...]  # entity types, classifier error, level
-    models: tuple[str, ...]
+    models: tuple[tuple[str, str], ...]  # (virtual model, api)
     teams: tuple[str, ...]
     sizes: tuple[int, ...]
     # (facts, level, tier) to ask ``match_reasons`` about, per dimension
@@ -65,14 +70,16 @@ class Space:
         index, t = divmod(index, len(self.teams))
         s, m = divmod(index, len(self.models))
         entities, error, level = self.states[s]
+        model, api = self.models[m]
         facts = Facts(
-            model=self.models[m],
+            model=model,
+            api=api,
             entity_types=entities,
             classifier_error="classifier error" if error else None,
             team=self.teams[t],
             estimated_input_tokens=self.sizes[k],
         )
-        return RequestKind(facts, level, policy.models[self.models[m]].tier)
+        return RequestKind(facts, level, policy.models[model].tier)
 
     def bits(self, box: Box) -> int:
         """The kinds inside a box, as a bitset."""
@@ -105,6 +112,7 @@ class Coverage:
     first_levels: list[set[str]]  # levels at which route i is the first match
     shadowed_by: list[set[int]]  # earlier routes that take the requests route i matches
     routes_at_level: dict[str, set[int]] = field(default_factory=dict)
+    first_apis: list[set[str]] = field(default_factory=list)  # APIs of the requests route i is the first match of
     # level -> (whether no request at that level matches any route, an example that matches none)
     unmatched: dict[str, tuple[bool, RequestKind]] = field(default_factory=dict)
 
@@ -120,17 +128,24 @@ def space_of(policy: Policy) -> Space:
             starts.add(w.estimated_input_tokens_under)
     states = _entity_states(policy, whens)
     sizes = tuple(sorted(starts))
+    named = sorted({a for w in whens for a in w.api or ()})
+    # Each API a route names, and for each task some target has (chat models, embedding models) one API
+    # of that task that no route names: it stands for all of them (they meet the same routes and targets).
+    tasks = {"chat"} | {t.task for t in policy.targets.values()}
+    unnamed = {TASK_OF_API[a]: a for a in reversed(APIS) if a not in named and TASK_OF_API[a] in tasks}
+    apis = (*named, *sorted(unnamed.values(), key=APIS.index))
+    pairs = tuple((m, a) for m in policy.models for a in apis)
     bottom = policy.levels[0]
     cases = (
         tuple(
             (Facts(model="", entity_types=entities, classifier_error="error" if error else None), level, "")
             for entities, error, level in states
         ),
-        tuple((Facts(model=m), bottom, policy.models[m].tier) for m in policy.models),
+        tuple((Facts(model=m, api=a), bottom, policy.models[m].tier) for m, a in pairs),
         tuple((Facts(model="", team=t), bottom, "") for t in teams),
         tuple((Facts(model="", estimated_input_tokens=n), bottom, "") for n in sizes),
     )
-    return Space(states, tuple(policy.models), teams, sizes, cases)
+    return Space(states, pairs, teams, sizes, cases)
 
 
 def _entity_states(policy: Policy, whens: Sequence[When]) -> tuple[tuple[frozenset[str], bool, str], ...]:
@@ -179,7 +194,7 @@ def boxes(policy: Policy, when: When, space: Space) -> list[Box]:
             When(level_at_least=when.level_at_least, level_at_most=when.level_at_most, entities_any=when.entities_any),
             0,
         ),
-        verdicts(When(model=when.model, tier=when.tier), 1),
+        verdicts(When(model=when.model, tier=when.tier, api=when.api), 1),
         verdicts(When(team=when.team), 2),
         verdicts(
             When(
@@ -211,6 +226,12 @@ def analyse(policy: Policy) -> Coverage:
         for level in {state[2] for state in space.states}
     }
     coverage.levels = [level for level in policy.levels if level in at_level]
+    everything = tuple(True for _ in space.states), tuple(True for _ in space.teams), tuple(True for _ in space.sizes)
+    at_api = {
+        api: space.bits((everything[0], tuple(a == api for _, a in space.models), everything[1], everything[2]))
+        for api in {a for _, a in space.models}
+    }
+    coverage.first_apis = [set() for _ in range(n)]
     taken = 0
     firsts: list[int] = []
     for i, route in enumerate(policy.routes):
@@ -225,6 +246,7 @@ def analyse(policy: Policy) -> Coverage:
             if first & kinds:
                 coverage.first_levels[i].add(level)
                 coverage.routes_at_level.setdefault(level, set()).add(i)
+        coverage.first_apis[i] = {api for api, kinds in at_api.items() if first & kinds}
         taken |= matched
     for level in coverage.levels:
         missed = at_level[level] & ~taken

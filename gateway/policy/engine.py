@@ -17,7 +17,7 @@ import orjson
 
 from gateway.classify.entities import UNDECODABLE_CONTENT
 from gateway.policy.capabilities import missing, unserved_message
-from gateway.policy.model import Policy, Route, RouteCache, Target, When
+from gateway.policy.model import TASK_OF_API, Policy, Route, RouteCache, Target, When
 
 DEFAULT_CACHE_MAX_LEVEL = "internal"
 CHARS_PER_TOKEN = 4
@@ -41,6 +41,8 @@ class Facts:
     ``classifier_error``: set when classification failed: the level is ``on_error``.
     ``unavailable``: target name -> why it cannot be used now (breaker open, key
     not configured...). ``over_budget``: the team's monthly budget is spent.
+    ``api``: the kind of call (``chat``, ``embeddings``, ``responses``, ``messages``):
+    routes may match on it, and only targets whose ``task`` serves it are candidates.
     ``residual_types`` / ``residual_error``: what the classifier found in the
     request once pseudonymised by the matched route's transform (``None``: not
     pseudonymised); a target the level excludes may receive that content when
@@ -58,6 +60,7 @@ class Facts:
     residual_error: str | None = None
     needs: frozenset[str] = frozenset()
     """What the request asks of a target (``gateway/policy/capabilities.py``: tools, images...)."""
+    api: str = "chat"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +75,7 @@ class RouteCheck:
 @dataclass(frozen=True, slots=True)
 class Exclusion:
     target: str
-    reason: str  # "invariant", "budget", "capability" or "unavailable"
+    reason: str  # "api", "invariant", "budget", "capability" or "unavailable"
     detail: str
 
 
@@ -187,6 +190,11 @@ def _mentions_entities(when: When) -> bool:
     return when.entities_any is not None or any(_mentions_entities(g) for g in when.any_of or ())
 
 
+def serves(target: Target, api: str) -> bool:
+    """Whether ``target`` can answer a call of ``api`` (its ``task``: chat models chat, embedding models embed)."""
+    return TASK_OF_API.get(api) == target.task
+
+
 def permitted(policy: Policy, target: Target, level: str) -> bool:
     """The invariant: a target never receives a level above its ``max_level``."""
     return policy.rank(level) <= policy.rank(policy.max_level_of(target))
@@ -257,7 +265,9 @@ def _targets(
         target = policy.targets[name]
         ceiling = policy.max_level_of(target)
         as_is = permitted(policy, target, level)
-        if not as_is and (residual is None or not permitted(policy, target, residual)):
+        if not serves(target, facts.api):
+            excluded.append(Exclusion(name, "api", f"a {target.task} model cannot serve {facts.api} requests"))
+        elif not as_is and (residual is None or not permitted(policy, target, residual)):
             detail = f"max_level {ceiling} is below {level}"
             if residual is not None:
                 detail += f"; pseudonymised, the request is still {residual}"
@@ -304,6 +314,8 @@ def match_reasons(policy: Policy, when: When, facts: Facts, level: str, tier: st
         failed.append(f"tier {tier!r} is not in {when.tier}")
     if when.model is not None and facts.model not in when.model:
         failed.append(f"model {facts.model!r} is not in {when.model}")
+    if when.api is not None and facts.api not in when.api:
+        failed.append(f"api {facts.api!r} is not in {when.api}")
     over, under = when.estimated_input_tokens_over, when.estimated_input_tokens_under
     if over is not None and not facts.estimated_input_tokens > over:
         failed.append(f"estimated input tokens {facts.estimated_input_tokens} not over {over}")

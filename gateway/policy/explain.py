@@ -15,9 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
+from gateway.apis.embeddings import embeddings_outbound
 from gateway.classify.base import Classification, Classifier, PolicyRecognizer
+from gateway.errors import GatewayError
 from gateway.outbound import Outbound
 from gateway.policy.capabilities import NEEDS, effective, needs_of
 from gateway.policy.engine import Decision, Facts, decide, estimate_input_tokens, level_for
@@ -48,13 +51,16 @@ def recognizers_of(policy: Policy) -> tuple[PolicyRecognizer, ...]:
     )
 
 
-def as_request(request_or_text: Request | str, model: str | None, policy: Policy) -> dict[str, Any]:
-    """A Chat Completions body: the request given (``model`` overriding its own), or one user message.
+def as_request(request_or_text: Request | str, model: str | None, policy: Policy, api: str = "chat") -> dict[str, Any]:
+    """A request body: the request given (``model`` overriding its own), or a text as one user message
+    (``api`` chat) or as the one input (``api`` embeddings).
 
     Without a model, a text uses the policy's first virtual model.
     """
     if isinstance(request_or_text, str):
         chosen = model or next(iter(policy.models))
+        if api == "embeddings":
+            return {"model": chosen, "input": request_or_text}
         return {"model": chosen, "messages": [{"role": "user", "content": request_or_text}]}
     body = dict(request_or_text)
     if model is not None:
@@ -66,8 +72,18 @@ class InvalidRequestBody(ValueError):
     """The request is not one the server would accept (it answers 400); the message names the field."""
 
 
+def api_of(request: Request) -> str:
+    """The API a request body is for: an Embeddings request has ``input`` and no ``messages``."""
+    return "embeddings" if "input" in request and "messages" not in request else "chat"
+
+
 def outbound_of(request: Request) -> Outbound:
     """What the server would send for ``request`` (``gateway/outbound.py``), or ``InvalidRequestBody``."""
+    if api_of(request) == "embeddings":
+        try:
+            return embeddings_outbound(orjson.dumps(dict(request)))
+        except GatewayError as error:
+            raise InvalidRequestBody(error.message) from None
     try:
         return Outbound.of(ChatCompletionRequest.model_validate(request))
     except ValidationError as exc:
@@ -139,15 +155,19 @@ def facts_for(
     unavailable: Mapping[str, str] | None = None,
     over_budget: bool = False,
 ) -> Facts:
+    api = api_of(request)
     return Facts(
         model=str(request.get("model", "")),
         entity_types=classification.entity_types,
         classifier_error=classification.error,
         team=team or "",
-        estimated_input_tokens=estimate_input_tokens(request.get("messages", [])),
+        estimated_input_tokens=estimate_input_tokens(
+            request.get("input", []) if api == "embeddings" else request.get("messages", [])
+        ),
         unavailable=dict(unavailable or {}),
         over_budget=over_budget,
-        needs=_needs(request),
+        needs=_needs(request) if api != "embeddings" else frozenset(),
+        api=api,
     )
 
 
@@ -168,9 +188,11 @@ async def explain(
     classifier: Classifier,
     unavailable: Mapping[str, str] | None = None,
     over_budget: bool = False,
+    api: str = "chat",
 ) -> dict[str, Any]:
-    """The decision trace for one request (a Chat Completions body, or just a user's text)."""
-    request = as_request(request_or_text, model, loaded.policy)
+    """The decision trace for one request (a Chat Completions or Embeddings body, or just a user's text,
+    sent through ``api``)."""
+    request = as_request(request_or_text, model, loaded.policy, api)
     try:
         decided = await decide_request(loaded, classifier, request, team, unavailable, over_budget)
     except InvalidRequestBody as invalid:
@@ -206,6 +228,7 @@ def trace(loaded: LoadedPolicy, facts: Facts, classification: Classification) ->
         "policy": {"name": policy.name, "version": loaded.version, "file": loaded.path},
         "request": {
             "model": facts.model,
+            "api": facts.api,
             "tier": policy.models[facts.model].tier if facts.model in policy.models else None,
             "team": facts.team or None,
             "estimated_input_tokens": facts.estimated_input_tokens,

@@ -19,6 +19,11 @@ from gateway.policy.capabilities import Capabilities
 
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/@+-]+$")]
 EntityName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$", description="An entity type, e.g. CREDIT_CARD.")]
+Api = Literal["chat", "embeddings", "responses", "messages"]
+"""The kind of call: ``/v1/chat/completions``, ``/v1/embeddings``, ``/v1/responses``, ``/v1/messages``."""
+Task = Literal["chat", "embeddings"]
+TASK_OF_API: dict[str, str] = {"chat": "chat", "responses": "chat", "messages": "chat", "embeddings": "embeddings"}
+"""What a target must do to serve an API: the Responses and Messages APIs are served by chat models."""
 
 
 class _Strict(BaseModel):
@@ -123,6 +128,12 @@ class Target(_Strict):
         "inside the bank (vLLM, TGI...); litellm: a closed API."
     )
     model: str = Field(min_length=1, description="The model name the upstream knows, or a local directory.")
+    task: Task = Field(
+        default="chat",
+        description="What the model does: chat (generates: serves chat completions, the Responses and Messages "
+        "APIs) or embeddings (serves /v1/embeddings only). A route's targets that cannot serve a request's API "
+        "are never tried for it (excluded as 'api' in the decision).",
+    )
     residency: Literal["on_prem", "external"] = Field(
         description="Where a request's content goes: stays in the bank (on_prem) or leaves it (external)."
     )
@@ -204,6 +215,11 @@ class When(_Strict):
     model: list[str] | None = Field(
         default=None, min_length=1, description="The client asked for one of these virtual models."
     )
+    api: list[Api] | None = Field(
+        default=None, min_length=1,
+        description="The request came through one of these APIs (chat, embeddings, responses, messages). "
+        "A route without it matches every API.",
+    )  # fmt: skip
     estimated_input_tokens_over: int | None = Field(
         default=None, ge=0, description="The request's estimated input size is above this many tokens."
     )
@@ -214,7 +230,9 @@ class When(_Strict):
         default=None, min_length=1, description="At least one of these groups of conditions holds."
     )
 
-    @field_validator("team", "tier", "model", "entities_any", mode="before", json_schema_input_type=str | list[str])
+    @field_validator(
+        "team", "tier", "model", "entities_any", "api", mode="before", json_schema_input_type=str | list[str]
+    )
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
@@ -347,6 +365,9 @@ class TestCase(_Strict):
     text: str | None = Field(default=None, description="Just the user's text; or give 'request'.")
     model: str | None = Field(
         default=None, description="Virtual model for a 'text' case (default: the first in 'models')."
+    )
+    api: Literal["chat", "embeddings"] = Field(
+        default="chat", description="For a 'text' case: sent as a chat message (chat) or as an embeddings input."
     )
     team: str | None = Field(default=None, description="The team of the API key.")
     over_budget: bool = Field(default=False, description="The team's monthly budget is spent.")

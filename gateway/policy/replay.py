@@ -63,6 +63,7 @@ class RecordedFacts:
     outcome: str = "ok"
     cached_tokens_in: int = 0
     policy_version: str = ""
+    api: str = "chat"
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> RecordedFacts:
@@ -84,6 +85,7 @@ class RecordedFacts:
             outcome=str(row.get("outcome") or "ok"),
             cached_tokens_in=int(row.get("cached_prompt_tokens") or 0),
             policy_version=str(row.get("policy_version") or ""),
+            api=str(row.get("api") or "chat"),
         )
 
     def facts(self) -> Facts:
@@ -93,6 +95,7 @@ class RecordedFacts:
             classifier_error="recorded classifier error" if self.classifier_error else None,
             team=self.team,
             estimated_input_tokens=self.estimated_input_tokens,
+            api=self.api,
         )
 
     @property

@@ -127,7 +127,7 @@ async def run_case(loaded: LoadedPolicy, case: TestCase, classifier: Classifier)
     """The ways the case fails; an empty list means it passes."""
     policy = loaded.policy
     source: dict[str, Any] | str = case.request.model_dump(exclude_none=True) if case.request else (case.text or "")
-    request = as_request(source, case.model, policy)
+    request = as_request(source, case.model, policy, case.api)
     if request["model"] not in policy.models:
         return [f"model {request['model']!r} is not in the policy"]
     unavailable = dict.fromkeys(case.unavailable, "unavailable in this test")

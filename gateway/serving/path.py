@@ -137,6 +137,7 @@ class ChatService:
             estimated_input_tokens=estimated_tokens,
             unavailable={**open_circuits, **s.targets.unavailable(policy)},
             needs=needs_of(outbound.messages, outbound.params),
+            api=flight.api,  # routes may match on it (``when.api``)
         )
         with s.telemetry.stage("decide"):
             decision = decide(policy, facts)
@@ -232,6 +233,10 @@ class ChatService:
         except ValidationError as exc:
             message, param = describe_validation_error(exc, payload)
             raise InvalidRequest(message, param=param) from None
+
+    async def classify(self, outbound: Outbound, loaded: LoadedPolicy) -> Classification:
+        """What ``outbound`` carries, classified as this path does (``serving/embeddings.py`` reuses it)."""
+        return await self._classify(outbound, loaded)
 
     async def _classify(self, outbound: Outbound, loaded: LoadedPolicy) -> Classification:
         if not loaded.reads_content:  # nothing in the request can change the decision or the record

@@ -25,7 +25,7 @@ ROWS: list[dict[str, Any]] = [
         "policy_version": "abc", "estimated_input_tokens": 10, "prompt_tokens": 12, "completion_tokens": 3 + i,
         "cached_prompt_tokens": 0, "cost_usd": Decimal("0.0000012345"), "price_input_per_m": Decimal("0.05"),
         "latency_ms": 1.25, "cache_status": "miss", "attempts": 1, "attempt_log": "onprem:ok", "stream": bool(i % 2),
-        "outcome": "ok", "status_code": 200,
+        "outcome": "ok", "status_code": 200, "api": "chat",
     }
     for i in range(3)
 ]

@@ -25,11 +25,11 @@ MISTAKES = [
         "    when: {level_at_least: confidential}",
         "    when: {level_at_least: confidentail, teams: [risk]}",
         "confidentail",
-        "routes[0].when.level_at_least: unknown level 'confidentail'",
+        "routes[1].when.level_at_least: unknown level 'confidentail'",
     ),
-    ("    cache: {ttl_s: 3600}", "    cache: {ttl_s: -5}", "-5", "routes[1].cache.ttl_s: Input should be greater"),
+    ("    cache: {ttl_s: 3600}", "    cache: {ttl_s: -5}", "-5", "routes[2].cache.ttl_s: Input should be greater"),
     ("  - name: default\n    targets: [local-small]", "  - name: default\n    targets: [local-smal]", "local-smal]",
-     "routes[2].targets[0]: unknown target 'local-smal'"),
+     "routes[3].targets[0]: unknown target 'local-smal'"),
     ("route: default, residency", "route: defualt, residency", "defualt", "unknown route 'defualt'"),
 ]  # fmt: skip
 
@@ -89,8 +89,8 @@ def test_a_route_that_cannot_be_salvaged_hides_nothing_else(tmp_path: Path, caps
     out = capsys.readouterr().out
     name_line, _ = _position(text, "[premium]")
     target_line, target_col = _position(text, "nowhere")
-    assert f"{path}:{name_line}:" in out and "routes[1].name: Input should be a valid string" in out
-    assert f"{path}:{target_line}:{target_col}: routes[2].targets[0]: unknown target 'nowhere'" in out
+    assert f"{path}:{name_line}:" in out and "routes[2].name: Input should be a valid string" in out
+    assert f"{path}:{target_line}:{target_col}: routes[3].targets[0]: unknown target 'nowhere'" in out
 
 
 def test_the_test_files_beside_a_broken_policy_are_checked_in_the_same_run(

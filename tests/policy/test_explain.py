@@ -65,6 +65,7 @@ async def test_every_route_considered_says_why_it_did_not_match() -> None:
     assert [t["target"] for t in result["decision"]["targets"]] == ["external", "onprem"]
     assert result["request"] == {
         "model": "premium",
+        "api": "chat",
         "tier": "premium",
         "team": None,
         "estimated_input_tokens": estimate_input_tokens([{"role": "user", "content": "What is a bond?"}]),

@@ -29,6 +29,7 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/messages"): frozenset({"user", "admin"}),
     ("POST", "/v1/responses"): frozenset({"user", "admin"}),
     ("GET", "/v1/models"): frozenset({"user", "admin"}),
+    ("POST", "/v1/embeddings"): frozenset({"user", "admin"}),
     ("GET", "/healthz"): ANY_KEY,
     ("GET", "/readyz"): ANY_KEY,
     ("GET", "/openapi.json"): ANY_KEY,
@@ -50,6 +51,7 @@ BODIES = {
     "/v1/chat/completions": CHAT,
     "/v1/messages": {**CHAT, "max_tokens": 16},
     "/v1/responses": {"model": "bank-standard", "input": "Hello"},
+    "/v1/embeddings": {"model": "bank-standard", "input": "Hello"},
 }
 ANTHROPIC_SHAPED = {"/v1/messages"}  # its errors are Anthropic's: {"type": "error", "error": {"type", "message"}}
 

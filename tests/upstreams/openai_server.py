@@ -41,9 +41,11 @@ from tests.upstreams.chat_replies import (
     error_response,
     sse_frames,
 )
+from tests.upstreams.embeddings_reply import embeddings_reply
 from tests.upstreams.loopback import LoopbackServer, reset_connection, transport_of
 
 CHAT_PATH = "/v1/chat/completions"
+EMBEDDINGS_PATH = "/v1/embeddings"
 MODELS_PATH = "/v1/models"
 
 FaultKind = Literal["status", "hang", "reset", "malformed"]
@@ -102,6 +104,7 @@ class OpenAIUpstream:
         app = Starlette(
             routes=[
                 Route(CHAT_PATH, self._chat, methods=["POST"]),
+                Route(EMBEDDINGS_PATH, self._embeddings, methods=["POST"]),
                 Route(MODELS_PATH, self._models, methods=["GET"]),
                 Route("/health", self._health, methods=["GET"]),
             ]
@@ -321,6 +324,21 @@ class OpenAIUpstream:
             media_type="application/json",
             headers={"content-length": str(len(payload))},
         )
+
+    async def _embeddings(self, request: Request) -> Response:
+        body = await self._record(request)
+        denied = self._deny(request)
+        if denied is not None:
+            return denied
+        fault = self._take_fault(request.url.path)
+        early = await self._strike_early(fault, request, body)
+        if early is not None:
+            return early
+        reply = embeddings_reply(body) if isinstance(body, dict) else None
+        if reply is None:
+            return error_response(400, "input must be a string or a list of strings")
+        malformed = fault is not None and fault.kind == "malformed"
+        return Response(MALFORMED_BODY if malformed else orjson.dumps(reply), media_type="application/json")
 
     async def _record(self, request: Request) -> Any:
         raw = await request.body()
