@@ -5,16 +5,38 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Final
+from typing import Any, Final, Protocol, TypeVar
 
 from adapters.httperrors import HttpError, ProtocolError, ReadTimeout
-
-if TYPE_CHECKING:
-    from adapters.httpclient import HttpClient, _Connection
 
 MAX_BUFFER: Final = 1 << 20  # unread body bytes held before the socket stops being read
 MAX_LINE: Final = 1 << 20  # the longest line ``Response.lines`` accepts
 MAX_BODY_BYTES: Final = 8 << 20  # the default ``max_body_bytes``
+
+
+class _Connection(Protocol):
+    """What a response needs of ``httpclient``'s connection (named here, so neither module imports the other)."""
+
+    response: Response | None
+    closed: bool
+
+    @property
+    def paused(self) -> bool: ...
+
+    def resume(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+_C = TypeVar("_C", bound=_Connection, contravariant=True)
+
+
+class _Pool(Protocol[_C]):
+    """What a response needs of ``httpclient.HttpClient``: where its connection goes when it is done."""
+
+    def give_back(self, connection: _C, /) -> None: ...
+
+    def forget(self, connection: _C, /) -> None: ...
 
 
 class Response:
@@ -23,7 +45,7 @@ class Response:
 
     def __init__(
         self,
-        client: HttpClient,
+        client: _Pool[Any],
         connection: _Connection,
         read_timeout_s: float,
         done: Callable[[], None],

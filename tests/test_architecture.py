@@ -4,8 +4,9 @@ functions, one route per path.
 The import graph is read from the source with ``ast`` (nothing is imported):
 an edge ``a -> b`` for every module-level ``import`` in ``a`` of a module ``b``
 of ``gateway`` or ``adapters`` (``from p import n`` counts ``p.n`` when that
-is a module, else ``p``). Imports under ``if TYPE_CHECKING:`` are left out: they
-never run. A package's ``__init__`` is a module like any other.
+is a module, else ``p``), imports under ``if TYPE_CHECKING:`` included: a circle
+only the type checker follows is still a circle to a reader. A package's
+``__init__`` is a module like any other.
 """
 
 from __future__ import annotations
@@ -40,20 +41,13 @@ def _modules() -> dict[str, Path]:
     return found
 
 
-def _type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
 def _module_level_imports(tree: ast.Module) -> Iterator[ast.Import | ast.ImportFrom]:
     pending: list[ast.stmt] = list(tree.body)
     while pending:
         node = pending.pop(0)
         if isinstance(node, ast.Import | ast.ImportFrom):
             yield node
-        elif isinstance(node, ast.If) and not _type_checking(node):
+        elif isinstance(node, ast.If):
             pending.extend(node.body + node.orelse)
         elif isinstance(node, ast.Try):
             pending.extend(node.body + node.orelse + node.finalbody + [s for h in node.handlers for s in h.body])

@@ -27,22 +27,34 @@ attempts by ``gateway/metrics.py``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from gateway.resilience.breaker import CircuitState
+from gateway.resilience.backpressure import Bulkheads
+from gateway.resilience.breaker import Breakers, CircuitState
+from gateway.resilience.ratelimit import RateLimiter
+from gateway.resilience.retry import RetryPolicy
+from gateway.resilience.shared import SharedState
 
-if TYPE_CHECKING:
-    from gateway.resilience import Resilience
+
+class Observed(Protocol):
+    """What these metrics read of ``gateway.resilience.Resilience`` (named here: the package imports this module)."""
+
+    breakers: Breakers
+    retries_by_target: dict[str, int]
+    retry: RetryPolicy
+    limits: RateLimiter
+    bulkheads: Bulkheads
+    shared: SharedState
 
 _STATE_VALUE = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
 
 
 class ResilienceMetrics(Collector):
-    def __init__(self, registry: CollectorRegistry, resilience: Resilience) -> None:
+    def __init__(self, registry: CollectorRegistry, resilience: Observed) -> None:
         self._resilience = resilience
         self.spooled: Callable[[], int] = lambda: 0
         registry.register(self)
