@@ -68,7 +68,7 @@ class OpenAICompatibleEmbedder(EmbeddingAdapter, OpenAICompatibleAdapter):
                 )
                 try:
                     if not 200 <= response.status < 300:
-                        raise self._status_error(response)
+                        raise await self._status_error(response)
                     content = await response.read()
                 finally:
                     response.release()
