@@ -13,20 +13,22 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from adapters.base import Usage
 from gateway.budget import Admission
 from gateway.dispatch import Dispatched
+from gateway.errors import GatewayError
 from gateway.keys import Principal
 from gateway.ledger.charge import ZERO, charge
-from gateway.policy.engine import Decision
+from gateway.policy.engine import Decision, Facts
 from gateway.policy.loader import LoadedPolicy
 from gateway.pseudonymize.plan import Transformed
-from gateway.record import Api, RecordDraft
+from gateway.record import Api, Asked, Decided, RecordDraft
 from gateway.serving.services import Services
 
 log = logging.getLogger("gateway.serving")
@@ -53,9 +55,53 @@ class InFlight:
         return self.draft
 
 
+T = TypeVar("T")
+
+
 class Bookkeeper:
     def __init__(self, services: Services) -> None:
         self._s = services
+
+    async def accounted(self, flight: InFlight, serve: Callable[[], Awaitable[T]]) -> T:
+        """Serve one request (every API's path runs inside this): an accepted request (one the policy
+        has decided, so with a draft) that then fails still gets its one record, and every error
+        carries the request id."""
+        try:
+            return await serve()
+        except GatewayError as error:
+            error.headers.setdefault("x-request-id", flight.request_id)
+            if flight.draft is not None:  # accepted: the ledger keeps it
+                self.finish(flight, outcome=error.code, status=error.status, error_code=error.code)
+            raise
+        except Exception:
+            # A bug, not a client error: the client gets a generic 500, the
+            # accepted request still gets its record.
+            if flight.draft is not None:
+                self.finish(flight, outcome="internal_error", status=500, error_code="internal_error")
+            raise
+
+    @staticmethod
+    def draft(flight: InFlight, model: str, stream: bool, facts: Facts, decision: Decision) -> RecordDraft:
+        """The record's frozen part, once the policy has decided: what was asked, and what was decided."""
+        asked = Asked(
+            request_id=flight.request_id,
+            ts=datetime.now(UTC),
+            api=flight.api,
+            key_id=flight.principal.key_id,
+            team=flight.principal.team,
+            model=model,
+            stream=stream,
+            estimated_input_tokens=facts.estimated_input_tokens,
+        )
+        decided = Decided(
+            level=decision.level,
+            policy_version=flight.loaded.version,
+            tier=decision.tier,
+            entity_types=tuple(sorted(facts.entity_types)),
+            classifier_error=facts.classifier_error,
+            route=decision.route,
+        )
+        return RecordDraft(asked, decided, flight.started)
 
     def note_dispatch(self, flight: InFlight, dispatched: Dispatched) -> None:
         """The attempts, and the target that answered."""

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from datetime import UTC, datetime
 
 from adapters.base import ModelCall, Usage
 from adapters.embeddings import EmbeddingAdapter, EmbeddingCall, Embeddings
@@ -33,7 +32,6 @@ from gateway.cache import CachedEmbeddings, scope_for
 from gateway.dispatch import Attempt, Dispatched, TargetChain
 from gateway.errors import (
     BudgetExceeded,
-    GatewayError,
     ModelNotFound,
     ModelNotSupported,
     NoTargetAvailable,
@@ -46,7 +44,6 @@ from gateway.logs import new_request_id
 from gateway.outbound import Outbound
 from gateway.policy.engine import Decision, Facts, decide, estimate_input_tokens
 from gateway.policy.loader import LoadedPolicy
-from gateway.record import Asked, Decided, RecordDraft
 from gateway.serving.bookkeeping import Bookkeeper, InFlight
 from gateway.serving.path import ChatService
 from gateway.serving.wire import Outcome
@@ -100,17 +97,7 @@ class EmbeddingsService:
     ) -> Outcome:
         request_id = request_id or new_request_id()
         flight = InFlight(request_id, principal, "embeddings", self._s.policy.current, time.perf_counter())
-        try:
-            return await self._serve(raw, cache_control, flight)
-        except GatewayError as error:
-            error.headers.setdefault("x-request-id", request_id)
-            if flight.draft is not None:  # accepted: the ledger keeps it
-                self._book.finish(flight, outcome=error.code, status=error.status, error_code=error.code)
-            raise
-        except Exception:
-            if flight.draft is not None:
-                self._book.finish(flight, outcome="internal_error", status=500, error_code="internal_error")
-            raise
+        return await self._book.accounted(flight, lambda: self._serve(raw, cache_control, flight))
 
     async def _serve(self, raw: bytes, cache_control: str, flight: InFlight) -> Outcome:
         s, loaded, principal = self._s, flight.loaded, flight.principal
@@ -144,7 +131,7 @@ class EmbeddingsService:
         with s.telemetry.stage("decide"):
             decision = decide(policy, facts)
         facts, decision = await self._budget(flight, texts, facts, decision)
-        flight.draft = _draft(flight, request, facts, decision)
+        flight.draft = self._book.draft(flight, request.model, False, facts, decision)
 
         if decision.deny is not None:
             error_type = BudgetExceeded if decision.deny_code == "budget_exceeded" else PolicyDenied
@@ -256,29 +243,6 @@ class EmbeddingsService:
         self._book.finish(flight, outcome="ok", status=200)
         body = embeddings_body(cached.vectors, request.model, cached.prompt_tokens, request.encoding_format)
         return Outcome(headers, body=body)
-
-
-def _draft(flight: InFlight, request: EmbeddingsRequest, facts: Facts, decision: Decision) -> RecordDraft:
-    """The record's frozen part, once the policy has decided (as the chat path's)."""
-    asked = Asked(
-        request_id=flight.request_id,
-        ts=datetime.now(UTC),
-        api=flight.api,
-        key_id=flight.principal.key_id,
-        team=flight.principal.team,
-        model=request.model,
-        stream=False,
-        estimated_input_tokens=facts.estimated_input_tokens,
-    )
-    decided = Decided(
-        level=decision.level,
-        policy_version=flight.loaded.version,
-        tier=decision.tier,
-        entity_types=tuple(sorted(facts.entity_types)),
-        classifier_error=facts.classifier_error,
-        route=decision.route,
-    )
-    return RecordDraft(asked, decided, flight.started)
 
 
 def _no_tokens(ids: object) -> str:

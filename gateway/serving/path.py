@@ -16,7 +16,6 @@ import dataclasses
 import logging
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import orjson
 from pydantic import ValidationError
@@ -46,7 +45,7 @@ from gateway.policy.model import Policy
 from gateway.protocol import ChatCompletionRequest, describe_validation_error
 from gateway.pseudonymize.answer import AnswerRestorer, restored
 from gateway.pseudonymize.plan import Transformed, with_transform
-from gateway.record import Api, Asked, Decided, RecordDraft
+from gateway.record import Api
 from gateway.serving.bookkeeping import Bookkeeper, InFlight
 from gateway.serving.services import Services
 from gateway.serving.streaming import StreamPlan, relay, replay
@@ -102,19 +101,9 @@ class ChatService:
         started: float,
     ) -> Outcome:
         flight = InFlight(request_id, principal, api, self.services.policy.current, started)
-        try:
-            return await self._serve(request, cache_control, flight, wire(request_id, request))
-        except GatewayError as error:
-            error.headers.setdefault("x-request-id", request_id)
-            if flight.draft is not None:  # accepted: the ledger keeps it
-                self._book.finish(flight, outcome=error.code, status=error.status, error_code=error.code)
-            raise
-        except Exception:
-            # A bug, not a client error: the client gets a generic 500, the
-            # accepted request still gets its record.
-            if flight.draft is not None:
-                self._book.finish(flight, outcome="internal_error", status=500, error_code="internal_error")
-            raise
+        return await self._book.accounted(
+            flight, lambda: self._serve(request, cache_control, flight, wire(request_id, request))
+        )
 
     async def _serve(self, request: ChatCompletionRequest, cache_control: str, flight: InFlight, wire: Wire) -> Outcome:
         s, loaded, principal = self.services, flight.loaded, flight.principal
@@ -150,7 +139,7 @@ class ChatService:
                 )  # fmt: skip
             flight.transform = transformed
         facts, decision = await self._budget(flight, request, outbound, policy, facts, decision)
-        flight.draft = _draft(flight, request, facts, decision)
+        flight.draft = self._book.draft(flight, request.model, request.stream, facts, decision)
 
         if decision.deny is not None:
             error_type = BudgetExceeded if decision.deny_code == "budget_exceeded" else PolicyDenied
@@ -344,26 +333,3 @@ class ChatService:
         headers = self._book.headers(flight, decision, dispatched.target, dispatched.failed_attempts)
         plan = StreamPlan(dispatched, chunks, first, decision, key)
         return Outcome(headers, stream=relay(self.services, self._book, flight, wire, plan))
-
-
-def _draft(flight: InFlight, request: ChatCompletionRequest, facts: Facts, decision: Decision) -> RecordDraft:
-    """The record's frozen part, once the policy has decided."""
-    asked = Asked(
-        request_id=flight.request_id,
-        ts=datetime.now(UTC),
-        api=flight.api,
-        key_id=flight.principal.key_id,
-        team=flight.principal.team,
-        model=request.model,
-        stream=request.stream,
-        estimated_input_tokens=facts.estimated_input_tokens,
-    )
-    decided = Decided(
-        level=decision.level,
-        policy_version=flight.loaded.version,
-        tier=decision.tier,
-        entity_types=tuple(sorted(facts.entity_types)),
-        classifier_error=facts.classifier_error,
-        route=decision.route,
-    )
-    return RecordDraft(asked, decided, flight.started)
