@@ -53,6 +53,7 @@ from gateway.apis.anthropic_wire import (
     ToolUseBlock,
     URLSource,
 )
+from gateway.body import json_object, validated
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.protocol import ChatCompletionRequest, describe_validation_error, vocabulary_of
 
@@ -75,17 +76,7 @@ ERROR_TYPES = {
 
 def parse(raw: bytes) -> MessagesRequest:
     """The body as a ``MessagesRequest``, or a 400 that names the position, never the text."""
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest("The request body is not valid JSON.") from None
-    if not isinstance(payload, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    try:
-        return MessagesRequest.model_validate(payload)
-    except ValidationError as exc:
-        message, param = describe_validation_error(exc, payload, VOCABULARY)
-        raise InvalidRequest(message, param=param) from None
+    return validated(MessagesRequest, json_object(raw), VOCABULARY)
 
 
 def to_chat(request: MessagesRequest) -> ChatCompletionRequest:

@@ -25,9 +25,9 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, ValidationError, model_validator
 
+from gateway.body import json_object
 from gateway.errors import InvalidRequest, PayloadTooLarge
 from gateway.outbound import Outbound
 from gateway.protocol import ROUTING_FIELDS, describe_validation_error
@@ -106,12 +106,7 @@ class EmbeddingsRequest(BaseModel):
 
 def parse_request(raw: bytes, max_inputs: int = MAX_INPUTS) -> EmbeddingsRequest:
     """The validated request, or ``InvalidRequest`` / ``PayloadTooLarge`` naming the field, never its text."""
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest("The request body is not valid JSON.") from None
-    if not isinstance(payload, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
+    payload = json_object(raw)
     inputs = payload.get("input")
     if isinstance(inputs, list) and len(inputs) > max_inputs and not all(isinstance(i, int) for i in inputs):
         raise PayloadTooLarge(f"At most {max_inputs} inputs are accepted in one request.", param="input")

@@ -31,7 +31,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from pydantic import ValidationError
 
 from gateway.apis.responses_wire import (
@@ -43,6 +42,7 @@ from gateway.apis.responses_wire import (
     OutputText,
     ResponsesRequest,
 )
+from gateway.body import json_object, validated
 from gateway.errors import InvalidRequest
 from gateway.protocol import ChatCompletionRequest, describe_validation_error, vocabulary_of
 
@@ -51,17 +51,7 @@ VOCABULARY = vocabulary_of(ResponsesRequest)
 
 def parse(raw: bytes) -> ResponsesRequest:
     """The body as a ``ResponsesRequest``, or a 400 that names the position, never the text."""
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest("The request body is not valid JSON.") from None
-    if not isinstance(payload, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    try:
-        return ResponsesRequest.model_validate(payload)
-    except ValidationError as exc:
-        message, param = describe_validation_error(exc, payload, VOCABULARY)
-        raise InvalidRequest(message, param=param) from None
+    return validated(ResponsesRequest, json_object(raw), VOCABULARY)
 
 
 def to_chat(request: ResponsesRequest) -> ChatCompletionRequest:

@@ -17,10 +17,8 @@ import logging
 import time
 from collections.abc import Sequence
 
-import orjson
-from pydantic import ValidationError
-
 from adapters.base import ModelCall
+from gateway.body import json_object, validated
 from gateway.cache import CachedAnswer, deterministic, scope_for
 from gateway.classify.base import Classification, PolicyRecognizer
 from gateway.dispatch import TargetChain
@@ -42,7 +40,7 @@ from gateway.policy.engine import Decision, Facts, decide, estimate_input_tokens
 from gateway.policy.explain import recognizers_of
 from gateway.policy.loader import LoadedPolicy
 from gateway.policy.model import Policy
-from gateway.protocol import ChatCompletionRequest, describe_validation_error
+from gateway.protocol import ChatCompletionRequest
 from gateway.pseudonymize.answer import AnswerRestorer, restored
 from gateway.pseudonymize.plan import Transformed, with_transform
 from gateway.record import Api
@@ -207,21 +205,12 @@ class ChatService:
 
     def parse(self, raw: bytes) -> ChatCompletionRequest:
         """A Chat Completions body, validated: 400 (or 413 for too many messages) when it is not one."""
-        try:
-            payload = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise InvalidRequest("The request body is not valid JSON.") from None
-        if not isinstance(payload, dict):
-            raise InvalidRequest("The request body must be a JSON object.")
+        payload = json_object(raw)
         messages = payload.get("messages")
         limit = self.services.limits.max_messages
         if isinstance(messages, list) and len(messages) > limit:
             raise PayloadTooLarge(f"At most {limit} messages are accepted.", param="messages")
-        try:
-            return ChatCompletionRequest.model_validate(payload)
-        except ValidationError as exc:
-            message, param = describe_validation_error(exc, payload)
-            raise InvalidRequest(message, param=param) from None
+        return validated(ChatCompletionRequest, payload)
 
     async def classify(self, outbound: Outbound, loaded: LoadedPolicy) -> Classification:
         """What ``outbound`` carries, classified as this path does (``serving/embeddings.py`` reuses it)."""
