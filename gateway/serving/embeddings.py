@@ -28,7 +28,7 @@ import time
 from adapters.base import ModelCall, Usage
 from adapters.embeddings import EmbeddingAdapter, EmbeddingCall, Embeddings
 from gateway.apis.embeddings import TOKEN_ENCODING, EmbeddingsRequest, embeddings_body, parse_request
-from gateway.cache import CachedEmbeddings, scope_for
+from gateway.cache import CachedEmbeddings
 from gateway.dispatch import Attempt, Dispatched, TargetChain
 from gateway.errors import (
     BudgetExceeded,
@@ -45,7 +45,7 @@ from gateway.outbound import Outbound
 from gateway.policy.engine import Decision, Facts, decide, estimate_input_tokens
 from gateway.policy.loader import LoadedPolicy
 from gateway.serving.bookkeeping import Bookkeeper, InFlight
-from gateway.serving.path import ChatService
+from gateway.serving.path import ChatService, answer_key
 from gateway.serving.wire import Outcome
 
 
@@ -216,23 +216,9 @@ class EmbeddingsService:
     ) -> str | None:
         """Embeddings are deterministic: the same inputs, model and ``dimensions`` share vectors, within
         the route's cache scope, level and policy version like any answer (``gateway/cache/keys.py``)."""
-        settings = decision.cache
-        if settings is None or not decision.cache_allowed or decision.route is None:
-            return None
-        if "no-cache" in cache_control and "no-store" in cache_control:
-            return None
-        policy = loaded.policy
-        route = next(r for r in policy.routes if r.name == decision.route)
-        return self._s.cache.key(
-            scope=scope_for(settings.scope, team=principal.team, level=decision.level, lowest_level=policy.levels[0]),
-            policy_version=loaded.version,
-            route=decision.route,
-            targets=route.targets or (),  # as configured: a target going down does not empty the cache
-            level=decision.level,
-            model=request.model,
-            messages=[{"api": "embeddings"}],  # never the key of a chat request with the same parameters
-            params=outbound.params,
-        )
+        return answer_key(self._s, decision, loaded, principal, request.model,
+                          [{"api": "embeddings"}],  # never the key of a chat request with the same parameters
+                          outbound.params, cache_control)  # fmt: skip
 
     def _answer_from_cache(
         self, flight: InFlight, request: EmbeddingsRequest, decision: Decision, cached: CachedEmbeddings

@@ -15,7 +15,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from adapters.base import ModelCall
 from gateway.body import json_object, validated
@@ -270,24 +271,10 @@ class ChatService:
         cache_control: str,
     ) -> str | None:
         settings = decision.cache
-        if settings is None or not decision.cache_allowed or decision.route is None:
+        if settings is not None and not settings.nondeterministic and not deterministic(call.params):
             return None
-        if "no-cache" in cache_control and "no-store" in cache_control:
-            return None
-        if not settings.nondeterministic and not deterministic(call.params):
-            return None
-        policy = loaded.policy
-        route = next(r for r in policy.routes if r.name == decision.route)
-        return self.services.cache.key(
-            scope=scope_for(settings.scope, team=principal.team, level=decision.level, lowest_level=policy.levels[0]),
-            policy_version=loaded.version,
-            route=decision.route,
-            targets=route.targets or (),  # as configured: a target going down does not empty the cache
-            level=decision.level,
-            model=request.model,
-            messages=call.messages,
-            params=call.params,
-        )
+        return answer_key(self.services, decision, loaded, principal, request.model, call.messages, call.params,
+                          cache_control)  # fmt: skip
 
     def _answer_from_cache(
         self, flight: InFlight, request: ChatCompletionRequest, decision: Decision, cached: CachedAnswer, wire: Wire
@@ -322,3 +309,35 @@ class ChatService:
         headers = self._book.headers(flight, decision, dispatched.target, dispatched.failed_attempts)
         plan = StreamPlan(dispatched, chunks, first, decision, key)
         return Outcome(headers, stream=relay(self.services, self._book, flight, wire, plan))
+
+
+def answer_key(
+    services: Services,
+    decision: Decision,
+    loaded: LoadedPolicy,
+    principal: Principal,
+    model: str,
+    messages: Sequence[Mapping[str, Any]],
+    params: Mapping[str, Any],
+    cache_control: str,
+) -> str | None:
+    """The cache key of an answer (any API's): ``None`` when the route caches nothing at this level or
+    the client asked for neither read nor write; else within the route's scope, level and policy version
+    (``gateway/cache/keys.py``), over the route's configured targets (a target going down does not empty it)."""
+    settings = decision.cache
+    if settings is None or not decision.cache_allowed or decision.route is None:
+        return None
+    if "no-cache" in cache_control and "no-store" in cache_control:
+        return None
+    policy = loaded.policy
+    route = next(r for r in policy.routes if r.name == decision.route)
+    return services.cache.key(
+        scope=scope_for(settings.scope, team=principal.team, level=decision.level, lowest_level=policy.levels[0]),
+        policy_version=loaded.version,
+        route=decision.route,
+        targets=route.targets or (),
+        level=decision.level,
+        model=model,
+        messages=messages,
+        params=params,
+    )
