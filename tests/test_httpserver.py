@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from starlette.types import Receive, Scope, Send
 
 from gateway.httpserver import HttpProtocol
+from tests.upstreams.asgi_server import serve_asgi
 
 
 async def _app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -39,27 +37,7 @@ async def _app(scope: Scope, receive: Receive, send: Send) -> None:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[int]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(_app, http=HttpProtocol, lifespan="off", log_config=None, log_level="warning",
-                            access_log=False, loop="uvloop")  # fmt: skip
-    running = uvicorn.Server(config)
-
-    async def serve() -> None:
-        with sock:
-            await running.serve(sockets=[sock])
-
-    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not running.started:
-        assert thread.is_alive() and time.monotonic() < deadline
-        time.sleep(0.01)
-    yield port
-    running.should_exit = True
-    thread.join(10)
+    yield from serve_asgi(_app, HttpProtocol)
 
 
 def _exchange(port: int, request: bytes, until: bytes, count: int = 1) -> bytes:

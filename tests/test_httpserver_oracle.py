@@ -13,17 +13,14 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-import threading
-import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-import uvicorn
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gateway.httpserver import HttpProtocol
+from tests.upstreams.asgi_server import serve_asgi
 
 pytestmark = pytest.mark.oracle
 
@@ -50,38 +47,14 @@ async def _app(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": text})
 
 
-def _serve(protocol: Any) -> Iterator[int]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(_app, http=protocol, lifespan="off", log_config=None, log_level="warning",
-                            access_log=False, loop="uvloop")  # fmt: skip
-    running = uvicorn.Server(config)
-
-    async def serve() -> None:
-        with sock:
-            await running.serve(sockets=[sock])
-
-    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not running.started:
-        assert thread.is_alive() and time.monotonic() < deadline
-        time.sleep(0.01)
-    yield port
-    running.should_exit = True
-    thread.join(10)
-
-
 @pytest.fixture(scope="module")
 def library() -> Iterator[int]:
-    yield from _serve(HttpToolsProtocol)
+    yield from serve_asgi(_app, HttpToolsProtocol)
 
 
 @pytest.fixture(scope="module")
 def fast() -> Iterator[int]:
-    yield from _serve(HttpProtocol)
+    yield from serve_asgi(_app, HttpProtocol)
 
 
 def _exchange(port: int, request: bytes) -> bytes:
